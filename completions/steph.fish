@@ -1,0 +1,1 @@
+complete --command steph --no-files --arguments "(env _STEPH_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) steph)" --condition "env _STEPH_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) steph"

@@ -1,0 +1,3 @@
+from steph_cli.cli.app import main
+
+main()

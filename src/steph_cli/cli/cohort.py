@@ -1,0 +1,126 @@
+"""``steph cohort``: register cohorts (labels, splits, features) and look at them."""
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from steph_cli.cli import completion
+from steph_cli.cli.common import State, command, emit_json, note, out, table, warn
+from steph_cli.workspace import cohorts as lib
+from steph_cli.workspace import settings as ws_settings
+
+app = typer.Typer(help="Register and inspect cancer cohorts.", no_args_is_help=True)
+
+CohortArg = Annotated[
+    str,
+    typer.Argument(help="Cohort name (letters, digits, -, _).", autocompletion=completion.cohorts),
+]
+
+
+def _row(s: lib.CohortSummary) -> list[object]:
+    return [
+        s.name,
+        s.patients,
+        f"{s.slides_with_features}/{s.slides}",
+        f"{s.events} ({s.event_rate:.0%})",
+        f"{s.median_time_days:.0f}",
+        len(s.folds) or None,
+    ]
+
+
+COLUMNS = ["cohort", "patients", "slides w/ features", "events", "median t (days)", "folds"]
+
+
+def _as_json(s: lib.CohortSummary) -> dict[str, object]:
+    return {**asdict(s), "event_rate": s.event_rate}
+
+
+def _report(state: State, summary: lib.CohortSummary) -> None:
+    if state.json:
+        emit_json(_as_json(summary))
+        return
+    out.print(table(None, COLUMNS, [_row(summary)]))
+    for w in summary.warnings:
+        warn(f"{summary.name}: {w}")
+
+
+@app.command("add", epilog="Example: steph cohort add LUSC --labels lusc.csv --splits splits/")
+@command
+def add(
+    state: State,
+    name: CohortArg,
+    labels: Annotated[
+        Path, typer.Option("--labels", help="CSV: patient_id, slide_id, t (days), e (1 = event).")
+    ],
+    splits: Annotated[
+        Path | None,
+        typer.Option(help="Folder of splits_{k}.csv (UNI2-h-DSS/CLAM) or fold{k}.csv files."),
+    ] = None,
+    features: Annotated[
+        Path | None, typer.Option(help="Folder of SLIDE_ID.h5 feature files to import.")
+    ] = None,
+    link: Annotated[bool, typer.Option(help="Symlink feature files instead of copying.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace an existing cohort.")] = False,
+) -> None:
+    """Register a cohort: survival labels, optional splits and patch features."""
+    lib.add_cohort(state.ws, name, labels, splits, features, link=link, force=force)
+    note(state, f"registered cohort [bold]{name}[/] in {state.ws.root}")
+    _report(state, lib.summarize(state.ws, name))
+
+
+@app.command("list")
+@command
+def list_(state: State) -> None:
+    """List the workspace's cohorts."""
+    summaries = [lib.summarize(state.ws, c) for c in state.ws.cohorts()]
+    if state.json:
+        emit_json([_as_json(s) for s in summaries])
+    elif summaries:
+        out.print(table(None, COLUMNS, [_row(s) for s in summaries]))
+    else:
+        note(state, f"no cohorts in {state.ws.root}; add one with `steph cohort add`")
+
+
+@app.command("show")
+@command
+def show(state: State, name: CohortArg) -> None:
+    """Show one cohort: sizes, events, follow-up, folds and warnings."""
+    summary = lib.summarize(state.ws, state.ws.require_cohort(name))
+    if state.json:
+        emit_json(_as_json(summary))
+        return
+    rows = [
+        ["patients", summary.patients],
+        ["slides (with features)", f"{summary.slides} ({summary.slides_with_features})"],
+        ["events", f"{summary.events} ({summary.event_rate:.1%})"],
+        ["median follow-up (days)", f"{summary.median_time_days:.0f}"],
+        ["feature dim", summary.feature_dim],
+        ["folds", ", ".join(map(str, summary.folds)) or None],
+    ]
+    out.print(table(f"cohort {name}", ["", "value"], rows))
+    for w in summary.warnings:
+        warn(w)
+
+
+@app.command("split", epilog="Example: steph cohort split LUSC --folds 5 --seed 1")
+@command
+def split(
+    state: State,
+    name: CohortArg,
+    folds: Annotated[int, typer.Option("--folds", help="Number of folds k.")] = 5,
+) -> None:
+    """Make patient-level k-fold splits, stratified by event and follow-up time."""
+    seed = state.seed if state.seed is not None else ws_settings.load(state.ws).seed
+    made = lib.split_cohort(state.ws, state.ws.require_cohort(name), folds, seed)
+    if state.json:
+        emit_json([{"fold": f.index, **f.counts()} for f in made])
+        return
+    out.print(
+        table(
+            f"{name}: {folds} folds (seed {seed})",
+            ["fold", "train", "test"],
+            [[f.index, len(f.train), len(f.test)] for f in made],
+        )
+    )

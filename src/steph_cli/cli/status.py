@@ -1,0 +1,51 @@
+"""``steph status``: the workspace at a glance."""
+
+from dataclasses import asdict
+
+from steph_cli.cli.common import State, command, emit_json, note, out, table
+from steph_cli.workspace import inventory
+
+
+def _folds(done: list[int], total: int) -> str | None:
+    return f"{len(done)}/{total}" if done or total else None
+
+
+@command
+def status(state: State) -> None:
+    """Cohorts, slides, folds, experts, task vectors and merged models in the workspace."""
+    show(state)
+
+
+def show(state: State) -> None:
+    inv = inventory.take(state.ws)
+    if state.json:
+        emit_json(asdict(inv))
+        return
+    s = inv.settings
+    note(
+        state,
+        f"workspace [bold]{inv.root}[/]  feature dim {s.feature_dim or '–'}, "
+        f"{s.time_bins} time bins to {s.max_time_days:g} days, seed {s.seed}, "
+        f"shared init {'yes' if inv.initialised else 'not yet'}",
+    )
+    if not inv.cohorts:
+        note(state, "no cohorts yet: `steph cohort add NAME --labels CSV` or `steph demo`")
+        return
+    rows = []
+    for c in inv.cohorts:
+        k = len(c.summary.folds)
+        merged = ", ".join(f"{m} {len(f)}/{k}" for m, f in c.merged.items()) or None
+        rows.append(
+            [
+                c.summary.name,
+                c.summary.patients,
+                f"{c.summary.slides_with_features}/{c.summary.slides}",
+                f"{c.summary.event_rate:.0%}",
+                k or None,
+                _folds(c.experts, k),
+                _folds(c.vectors, k),
+                merged,
+            ]
+        )
+    columns = ["cohort", "patients", "slides", "events", "folds", "experts", "vectors", "merged"]
+    out.print(table(None, columns, rows))

@@ -1,0 +1,1 @@
+"""Synthetic multi-cancer cohorts for the demo and the tests."""

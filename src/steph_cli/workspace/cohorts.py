@@ -1,0 +1,137 @@
+"""Registering cohorts and describing them: the library behind ``steph cohort`` and ``status``."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from steph_cli.errors import StephError
+from steph_cli.workspace import features as feature_store
+from steph_cli.workspace import settings as ws_settings
+from steph_cli.workspace import splits as ws_splits
+from steph_cli.workspace.labels import Labels, read_labels, write_labels
+from steph_cli.workspace.paths import Workspace, validate_name
+
+# The reference study keeps cohorts with >= 200 patients and an event rate >= 5%.
+MIN_PATIENTS = 200
+MIN_EVENT_RATE = 0.05
+
+
+def load_labels(ws: Workspace, cohort: str) -> Labels:
+    return read_labels(ws.labels_file(ws.require_cohort(cohort)))
+
+
+def patients_without_features(labels: Labels, slide_ids: set[str]) -> list[str]:
+    return [p for p in labels.patients if not any(s in slide_ids for s in labels.slides[p])]
+
+
+def check_feature_coverage(labels: Labels, slide_ids: set[str], source: str) -> None:
+    """Every patient needs at least one slide with features; name the first that has none."""
+    missing = patients_without_features(labels, slide_ids)
+    if missing:
+        p = missing[0]
+        more = f" and {len(missing) - 1} more patients" if len(missing) > 1 else ""
+        raise StephError(
+            f"{source}: patient {p} has no feature file (slides: {', '.join(labels.slides[p])})"
+            f"{more}; extract or import its features, or remove it from the labels"
+        )
+
+
+def add_cohort(
+    ws: Workspace,
+    name: str,
+    labels_csv: Path,
+    splits_dir: Path | None = None,
+    features_dir: Path | None = None,
+    link: bool = False,
+    force: bool = False,
+) -> Labels:
+    """Validate everything first, then write labels, splits and features into the workspace."""
+    validate_name(name)
+    if ws.labels_file(name).is_file() and not force:
+        raise StephError(f"cohort {name} already exists in {ws.root}; use --force to replace it")
+    labels = read_labels(labels_csv)
+    folds = ws_splits.import_splits(splits_dir, labels) if splits_dir else []
+    files: list[feature_store.FeatureFile] = []
+    if features_dir is not None:
+        wanted = {s for slides in labels.slides.values() for s in slides}
+        files, dim = feature_store.scan(
+            p for p in feature_store.h5_files(features_dir) if p.stem in wanted
+        )
+        if dim is None:
+            raise StephError(
+                f"{features_dir}: no feature file matches a slide of {labels_csv}; "
+                "files must be named SLIDE_ID.h5"
+            )
+        check_feature_coverage(labels, {f.slide_id for f in files}, str(features_dir))
+        ws_settings.set_feature_dim(ws, dim, str(features_dir))
+    ws_settings.ensure(ws)
+    write_labels(ws.labels_file(name), labels)
+    if folds:
+        write_folds(ws, name, folds)
+    if files:
+        feature_store.install(files, ws.features_dir(name), link)
+    return labels
+
+
+def write_folds(ws: Workspace, cohort: str, folds: list[ws_splits.Fold]) -> None:
+    for old in ws.folds(cohort):
+        if old >= len(folds):
+            ws.split_file(cohort, old).unlink()
+    for fold in folds:
+        ws_splits.write_fold(ws.split_file(cohort, fold.index), fold)
+
+
+def split_cohort(ws: Workspace, cohort: str, k: int, seed: int) -> list[ws_splits.Fold]:
+    labels = load_labels(ws, cohort)
+    folds = ws_splits.make_folds(labels, k, seed)
+    write_folds(ws, cohort, folds)
+    return folds
+
+
+def feature_slides(ws: Workspace, cohort: str) -> set[str]:
+    d = ws.features_dir(cohort)
+    return {p.stem for p in d.glob("*.h5")} if d.is_dir() else set()
+
+
+@dataclass(frozen=True)
+class CohortSummary:
+    name: str
+    patients: int
+    slides: int
+    slides_with_features: int
+    events: int
+    median_time_days: float
+    folds: list[int]
+    feature_dim: int | None
+    warnings: list[str]
+
+    @property
+    def event_rate(self) -> float:
+        return self.events / self.patients if self.patients else 0.0
+
+
+def summarize(ws: Workspace, cohort: str) -> CohortSummary:
+    labels = load_labels(ws, cohort)
+    have = feature_slides(ws, cohort)
+    slide_ids = {s for slides in labels.slides.values() for s in slides}
+    notes = []
+    if len(labels) < MIN_PATIENTS:
+        notes.append(f"{len(labels)} patients (< {MIN_PATIENTS} of the reference study)")
+    rate = float(labels.events.mean())
+    if rate < MIN_EVENT_RATE:
+        notes.append(f"event rate {rate:.1%} (< {MIN_EVENT_RATE:.0%} of the reference study)")
+    no_features = patients_without_features(labels, have)
+    if no_features:
+        notes.append(f"{len(no_features)} patients without feature files")
+    return CohortSummary(
+        name=cohort,
+        patients=len(labels),
+        slides=labels.n_slides,
+        slides_with_features=len(have & slide_ids),
+        events=int(labels.events.sum()),
+        median_time_days=float(np.median(labels.times)),
+        folds=ws.folds(cohort),
+        feature_dim=ws_settings.load(ws).feature_dim,
+        warnings=notes,
+    )

@@ -1,0 +1,127 @@
+"""Where everything lives in a workspace; the only module that builds workspace paths.
+
+Names that become path components (cohorts, slides, methods) are validated here so that
+nothing outside the workspace can ever be written from a name.
+"""
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from steph_cli.errors import StephError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# Slide ids are file stems: TCGA ids carry dots ("TCGA-AA-0001-01Z-00-DX1.5E2A...").
+_SLIDE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def validate_name(name: str, what: str = "cohort name") -> str:
+    """Return ``name`` if it is safe as a path component, else raise a one-line error."""
+    if not _NAME.match(name or ""):
+        raise StephError(
+            f"invalid {what} {name!r}: use letters, digits, '-' and '_' only (e.g. LUSC, my_cohort)"
+        )
+    return name
+
+
+def validate_slide_id(slide_id: str, source: str = "") -> str:
+    if not _SLIDE.match(slide_id or ""):
+        where = f" in {source}" if source else ""
+        raise StephError(
+            f"invalid slide id {slide_id!r}{where}: use letters, digits, '.', '-' and '_' only"
+        )
+    return slide_id
+
+
+def default_root() -> Path:
+    """``STEPH_WORKSPACE`` if set, else the platform's per-user data directory."""
+    env = os.environ.get("STEPH_WORKSPACE")
+    return Path(env) if env else Path(platformdirs.user_data_dir("steph"))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A workspace root and the layout of DESIGN.md below it."""
+
+    root: Path
+
+    @classmethod
+    def at(cls, root: Path | None) -> "Workspace":
+        return cls((root if root is not None else default_root()).expanduser().absolute())
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "steph.toml"
+
+    @property
+    def init_file(self) -> Path:
+        return self.root / "init.safetensors"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def cohort_dir(self, cohort: str) -> Path:
+        return self.root / "cohorts" / validate_name(cohort)
+
+    def labels_file(self, cohort: str) -> Path:
+        return self.cohort_dir(cohort) / "labels.csv"
+
+    def splits_dir(self, cohort: str) -> Path:
+        return self.cohort_dir(cohort) / "splits"
+
+    def split_file(self, cohort: str, fold: int) -> Path:
+        return self.splits_dir(cohort) / f"fold{int(fold)}.csv"
+
+    def features_dir(self, cohort: str) -> Path:
+        return self.root / "features" / validate_name(cohort)
+
+    def feature_file(self, cohort: str, slide_id: str) -> Path:
+        return self.features_dir(cohort) / f"{validate_slide_id(slide_id)}.h5"
+
+    def expert_file(self, cohort: str, fold: int) -> Path:
+        return self.root / "experts" / validate_name(cohort) / f"fold{int(fold)}.safetensors"
+
+    def vector_file(self, cohort: str, fold: int) -> Path:
+        return self.root / "vectors" / validate_name(cohort) / f"fold{int(fold)}.safetensors"
+
+    def merged_file(self, target: str, method: str, fold: int) -> Path:
+        return (
+            self.root
+            / "merged"
+            / validate_name(target)
+            / validate_name(method, "method name")
+            / f"fold{int(fold)}.safetensors"
+        )
+
+    def cohorts(self) -> list[str]:
+        """Registered cohorts (those with a labels file), sorted by name."""
+        base = self.root / "cohorts"
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / "labels.csv").is_file())
+
+    def require_cohort(self, cohort: str) -> str:
+        validate_name(cohort)
+        if not self.labels_file(cohort).is_file():
+            known = ", ".join(self.cohorts()) or "none yet"
+            raise StephError(
+                f"unknown cohort {cohort!r} in workspace {self.root} (registered: {known}); "
+                "add it with `steph cohort add`"
+            )
+        return cohort
+
+    def folds(self, cohort: str) -> list[int]:
+        """Fold indices that have a split file, sorted."""
+        d = self.splits_dir(cohort)
+        if not d.is_dir():
+            return []
+        found = (re.fullmatch(r"fold(\d+)\.csv", p.name) for p in d.iterdir())
+        return sorted(int(m.group(1)) for m in found if m)

@@ -1,0 +1,97 @@
+"""Shared fixtures: tiny synthetic cohorts written as real files, and CLI runners."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from steph_cli.cli.app import app
+from steph_cli.demo.synthetic import SyntheticConfig, generate, write_cohort
+
+TINY = SyntheticConfig(
+    cancers=(("AAA", "fam1"), ("BBB", "fam1"), ("CCC", "other")),
+    patients=24,
+    feature_dim=8,
+    patches=(5, 20),
+    seed=3,
+)
+
+
+class Cli:
+    """Runs ``steph`` in-process through Typer's runner against one workspace."""
+
+    def __init__(self, workspace: Path) -> None:
+        self.workspace = workspace
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, code: int | None = 0, env: dict | None = None):
+        result = self.runner.invoke(
+            app, ["--workspace", str(self.workspace), *args], env=env, catch_exceptions=False
+        )
+        if code is not None:
+            assert result.exit_code == code, (
+                f"exit {result.exit_code} != {code}\nstdout:\n{result.stdout}\n"
+                f"stderr:\n{result.stderr}"
+            )
+        return result
+
+    def json(self, *args: str):
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def cli(workspace: Path) -> Cli:
+    return Cli(workspace)
+
+
+@pytest.fixture(scope="session")
+def tiny_cohorts():
+    return generate(TINY)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory, tiny_cohorts) -> Path:
+    """Label CSVs and feature folders of the tiny cohorts, as a user would have them."""
+    root = tmp_path_factory.mktemp("data")
+    for cohort in tiny_cohorts:
+        write_cohort(cohort, root / cohort.name)
+    return root
+
+
+@pytest.fixture
+def registered(cli: Cli, tiny_data: Path) -> Cli:
+    """A workspace with the tiny cohorts registered (features copied) and split in 3 folds."""
+    for name in ("AAA", "BBB", "CCC"):
+        cli(
+            "cohort",
+            "add",
+            name,
+            "--labels",
+            str(tiny_data / name / "labels.csv"),
+            "--features",
+            str(tiny_data / name / "features"),
+        )
+        cli("cohort", "split", name, "--folds", "3", "--seed", "0")
+    return cli
+
+
+def run_steph(*args: str, env: dict | None = None, check: bool = True):
+    """Run the installed CLI as a real subprocess (``python -m steph_cli``)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "steph_cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=check,
+        timeout=300,
+    )
