@@ -64,9 +64,22 @@ def test_related_cancers_share_prognostic_phenotypes() -> None:
 
 
 def test_demo_data_only_builds_workspace(cli: Cli) -> None:
-    cli("demo", "--patients", "12", "--cancers", "2", "--feature-dim", "8", "--folds", "3")
+    args = ["demo", "--patients", "12", "--cancers", "2", "--feature-dim", "8", "--folds", "3"]
+    cli(*args, "--data-only")
     status = cli.json("status")
     assert [c["summary"]["name"] for c in status["cohorts"]] == ["BLCA", "HNSC"]
     assert all(len(c["summary"]["folds"]) == 3 for c in status["cohorts"])
+    assert not status["initialised"]
     # rerun is a no-op on an existing demo workspace
-    cli("demo", "--patients", "12", "--cancers", "2", "--feature-dim", "8", "--folds", "3")
+    cli(*args, "--data-only")
+
+
+def test_demo_trains_every_expert(cli: Cli) -> None:
+    args = ["demo", "--patients", "12", "--cancers", "2", "--feature-dim", "8", "--folds", "2"]
+    result = cli(*args, "--epochs", "1")
+    assert "expert test C-index (Harrell) per fold" in result.stdout
+    assert "mean ± std" in result.stdout
+    status = cli.json("status")
+    assert [c["experts"] for c in status["cohorts"]] == [[0, 1], [0, 1]]
+    rerun = cli.json(*args, "--epochs", "1")
+    assert all(r["skipped"] for r in rerun["experts"])

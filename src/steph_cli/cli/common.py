@@ -190,6 +190,11 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def fmt(value: float | None, digits: int = 3) -> str | None:
+    """A number for a table cell; None stays None (shown as a dash)."""
+    return None if value is None else f"{value:.{digits}f}"
+
+
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold")
     for i, c in enumerate(columns):

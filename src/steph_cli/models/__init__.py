@@ -1,0 +1,1 @@
+"""The expert architecture, the shared initialisation, and model files."""

@@ -1,0 +1,101 @@
+"""The training loop shared by experts and learned merges (METHOD §2, §4).
+
+One bag at a time; each bag's backward runs right after its forward with the loss divided by
+its group's size, so memory does not grow with accumulation; an update every ``accumulate``
+bags, the last partial group included. AdamW with no weight decay on biases; a learning
+rate warmed up linearly over the first ``warmup_epochs`` and then cosine-annealed to zero
+over the remaining updates; the last epoch's weights are kept.
+"""
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+from steph_cli.errors import RunFailedError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 20
+    lr: float = 1e-4
+    weight_decay: float = 1e-5
+    accumulate: int = 16
+    warmup_epochs: int = 1
+    alpha_u: float = 0.5
+    seed: int = 0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+# A step maps an item (bag) index to its loss and any named loss terms to log.
+StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
+
+
+def param_groups(
+    named: Sequence[tuple[str, torch.nn.Parameter]], weight_decay: float
+) -> list[dict[str, object]]:
+    decay = [p for n, p in named if not n.endswith("bias")]
+    no_decay = [p for n, p in named if n.endswith("bias")]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+
+
+def lr_factor(update: int, warmup: int, total: int) -> float:
+    """Multiplier of the base learning rate for the ``update``-th optimiser step (0-based)."""
+    if update < warmup:
+        return (update + 1) / warmup
+    span = max(total - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * (update - warmup) / span))
+
+
+def fit(
+    named_params: Sequence[tuple[str, torch.nn.Parameter]],
+    n_items: int,
+    step: StepFn,
+    config: TrainConfig,
+    item_name: Callable[[int], str] = str,
+    on_step: Callable[[], None] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train ``named_params`` with ``step``; return per-epoch means of the loss and its terms."""
+    if n_items < 1:
+        raise RunFailedError("no training bags")
+    per_epoch = math.ceil(n_items / config.accumulate)
+    total = per_epoch * config.epochs
+    warmup = per_epoch * config.warmup_epochs
+    optimiser = torch.optim.AdamW(param_groups(named_params, config.weight_decay), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda u: lr_factor(u, warmup, total))
+    order_rng = torch.Generator().manual_seed(config.seed)
+    history: list[dict[str, float]] = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)  # dropout masks
+        for epoch in range(config.epochs):
+            order = torch.randperm(n_items, generator=order_rng).tolist()
+            sums: dict[str, float] = {}
+            for start in range(0, n_items, config.accumulate):
+                group = order[start : start + config.accumulate]
+                for i in group:
+                    loss, terms = step(i)
+                    if not torch.isfinite(loss):
+                        raise RunFailedError(
+                            f"loss is {loss.item()} at epoch {epoch + 1} on the bag of "
+                            f"{item_name(i)}; check its features or lower --lr"
+                        )
+                    (loss / len(group)).backward()
+                    for key, value in {"loss": loss.item(), **terms}.items():
+                        sums[key] = sums.get(key, 0.0) + value
+                    if on_step:
+                        on_step()
+                optimiser.step()
+                optimiser.zero_grad(set_to_none=True)
+                schedule.step()
+            record = {"epoch": epoch + 1, **{k: v / n_items for k, v in sums.items()}}
+            history.append(record)
+            if on_epoch:
+                on_epoch(record)
+    return history
