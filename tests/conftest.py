@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,36 @@ def registered(cli: Cli, tiny_data: Path) -> Cli:
         )
         cli("cohort", "split", name, "--folds", "3", "--seed", "0")
     return cli
+
+
+FAST = ["--epochs", "2", "--embed-dim", "16", "--attn-dim", "8", "--accumulate", "4"]
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory, tiny_data: Path) -> Path:
+    """A workspace with the tiny cohorts split in 3 folds and small experts for every fold."""
+    root = tmp_path_factory.mktemp("trained") / "ws"
+    cli = Cli(root)
+    for name in ("AAA", "BBB", "CCC"):
+        cli(
+            "cohort",
+            "add",
+            name,
+            "--labels",
+            str(tiny_data / name / "labels.csv"),
+            "--features",
+            str(tiny_data / name / "features"),
+        )
+        cli("cohort", "split", name, "--folds", "3", "--seed", "0")
+    cli("train", "--cancer", "all", *FAST)
+    return root
+
+
+@pytest.fixture
+def trained(trained_template: Path, workspace: Path) -> Cli:
+    """A private copy of the trained workspace."""
+    shutil.copytree(trained_template, workspace, symlinks=True)
+    return Cli(workspace)
 
 
 def run_steph(*args: str, env: dict | None = None, check: bool = True):

@@ -9,12 +9,11 @@ import pytest
 
 from steph_cli.errors import StephError
 from steph_cli.models import io
+from steph_cli.progress import Progress
 from steph_cli.training import expert
-from steph_cli.training.loop import TrainConfig
+from steph_cli.training.config import ArchOptions, TrainConfig
 from steph_cli.workspace import Workspace
-from tests.conftest import Cli
-
-FAST = ["--epochs", "2", "--embed-dim", "16", "--attn-dim", "8", "--accumulate", "4"]
+from tests.conftest import FAST, Cli
 
 
 def _sha(path: Path) -> str:
@@ -151,9 +150,9 @@ def test_interrupted_training_leaves_no_expert(registered: Cli) -> None:
             "AAA",
             0,
             TrainConfig(epochs=2),
-            expert.ArchOptions(16, 8),
+            ArchOptions(16, 8),
             "cpu",
-            progress=expert.Progress(on_epoch=interrupt),
+            progress=Progress(on_epoch=interrupt),
         )
     assert not (ws.root / "experts").exists() or not list((ws.root / "experts").rglob("*"))
 

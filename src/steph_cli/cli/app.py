@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from steph_cli import __version__
-from steph_cli.cli import cohort, demo, status, train
+from steph_cli.cli import cohort, demo, merge, status, train, vector
 from steph_cli.cli.common import (
     DeviceOpt,
     JsonOpt,
@@ -62,6 +62,8 @@ def root(
 
 app.add_typer(cohort.app, name="cohort")
 app.command("train")(train.train)
+app.command("vector")(vector.vector)
+app.command("merge")(merge.merge)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 

@@ -64,7 +64,12 @@ def add(
     link: Annotated[bool, typer.Option(help="Symlink feature files instead of copying.")] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing cohort.")] = False,
 ) -> None:
-    """Register a cohort: survival labels, optional splits and patch features."""
+    """Register a cohort: survival labels, optional splits and patch features.
+
+    The first command on a new workspace records --seed (default 0) in steph.toml; the
+    shared initialisation of every expert is drawn from it.
+    """
+    ws_settings.ensure(state.ws, seed=state.seed)
     lib.add_cohort(state.ws, name, labels, splits, features, link=link, force=force)
     note(state, f"registered cohort [bold]{name}[/] in {state.ws.root}")
     _report(state, lib.summarize(state.ws, name))

@@ -5,6 +5,7 @@ accepted both before the command (on the root callback) and after it (added to e
 by :func:`command`); a value given after the command wins.
 """
 
+import contextlib
 import functools
 import inspect
 import json
@@ -12,7 +13,7 @@ import os
 import re
 import sys
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 
 from steph_cli.errors import StephError
+from steph_cli.progress import Progress as LibProgress
 from steph_cli.workspace import Workspace
 
 PANEL = "Common options"
@@ -150,15 +152,23 @@ class handle_errors:  # noqa: N801 - used as a context manager
         return None
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or not isinstance(exc, StephError):
-            if isinstance(exc, KeyboardInterrupt):
-                err.print("[red]interrupted[/]; finished files are kept, nothing half-written")
-                raise typer.Exit(130) from None
+        if exc is None or isinstance(exc, typer.Exit | typer.Abort | SystemExit):
             return False
-        if os.environ.get("STEPH_DEBUG") == "1":
+        if isinstance(exc, KeyboardInterrupt):
+            err.print("[red]interrupted[/]; finished files are kept, nothing half-written")
+            raise typer.Exit(130) from None
+        if os.environ.get("STEPH_DEBUG") == "1" or isinstance(exc, typer.BadParameter):
             return False
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        if isinstance(exc, StephError):
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        err.print(
+            f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc} "
+            "(a bug in steph; set STEPH_DEBUG=1 for the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
 
 
 # stdout carries results (tables or JSON); everything else goes to stderr.
@@ -202,6 +212,22 @@ def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any
     for row in rows:
         t.add_row(*("–" if v is None else str(v) for v in row))
     return t
+
+
+@contextlib.contextmanager
+def training_progress(state: State, epochs: int) -> Iterator[LibProgress]:
+    """A progress bar that follows the library's per-model training callbacks."""
+    with progress(state) as bar:
+        task = bar.add_task("", total=None, info="")
+
+        def on_start(description: str, total: int) -> None:
+            bar.reset(task, total=total, description=description, info="")
+
+        def on_epoch(record: dict[str, float]) -> None:
+            info = f"epoch {record['epoch']:.0f}/{epochs} loss {record['loss']:.4f}"
+            bar.update(task, info=info)
+
+        yield LibProgress(on_start, lambda: bar.advance(task), on_epoch)
 
 
 def progress(state: State) -> Progress:

@@ -1,6 +1,6 @@
 """``steph demo``: a synthetic multi-cancer workspace, built and run end to end."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -11,8 +11,10 @@ from steph_cli.cli import train as train_cmd
 from steph_cli.cli.common import State, command, emit_json, fmt, note, out, progress, table
 from steph_cli.demo import workspace as demo_ws
 from steph_cli.demo.synthetic import DEFAULT_CANCERS, SyntheticConfig
-from steph_cli.training.expert import ArchOptions, ExpertResult
-from steph_cli.training.loop import TrainConfig
+from steph_cli.training.config import ArchOptions, TrainConfig
+
+if TYPE_CHECKING:
+    from steph_cli.training.expert import ExpertResult
 
 
 @command
@@ -60,7 +62,7 @@ def demo(
     out.print(fold_table("expert test C-index (Harrell) per fold", experts))
 
 
-def fold_table(title: str, results: list[ExpertResult]) -> Table:
+def fold_table(title: str, results: list["ExpertResult"]) -> Table:
     """Cohorts × folds of test C-index, with mean ± std over the folds that have one."""
     folds = sorted({r.fold for r in results})
     by_cohort: dict[str, dict[int, float | None]] = {}

@@ -1,17 +1,25 @@
 """``steph train``: cancer-specific ABMIL experts from the workspace's shared initialisation."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steph_cli import device as devices
-from steph_cli.cli import completion
-from steph_cli.cli.common import State, command, emit_json, fmt, note, out, progress, table
-from steph_cli.training import expert as lib
-from steph_cli.training.loop import TrainConfig
-from steph_cli.workspace import selection, settings
+from steph_cli.cli import options as opt
+from steph_cli.cli.common import (
+    State,
+    command,
+    emit_json,
+    fmt,
+    note,
+    out,
+    table,
+    training_progress,
+)
+from steph_cli.training.config import ArchOptions, TrainConfig
 
-TRAIN_PANEL = "Training (METHOD §2 defaults)"
+if TYPE_CHECKING:
+    from steph_cli.training.expert import ExpertResult
+
 ARCH_PANEL = "Architecture"
 
 
@@ -20,31 +28,16 @@ def train(
     state: State,
     cancer: Annotated[
         str,
-        typer.Option(help="Cohort to train, or all.", autocompletion=completion.cohorts_or_all),
+        typer.Option(help="Cohort to train, or all.", autocompletion=opt.completion.cohorts_or_all),
     ],
-    fold: Annotated[int | None, typer.Option(help="One fold.")] = None,
-    folds: Annotated[str, typer.Option(help="all, or fold numbers like 0,2,4.")] = "all",
-    epochs: Annotated[int, typer.Option(min=1, rich_help_panel=TRAIN_PANEL)] = 20,
-    lr: Annotated[
-        float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)
-    ] = 1e-4,
-    weight_decay: Annotated[
-        float,
-        typer.Option(help="AdamW weight decay (none on biases).", rich_help_panel=TRAIN_PANEL),
-    ] = 1e-5,
-    accumulate: Annotated[
-        int, typer.Option(min=1, help="Bags per update.", rich_help_panel=TRAIN_PANEL)
-    ] = 16,
-    warmup_epochs: Annotated[
-        int,
-        typer.Option(
-            min=0, help="Linear warm-up before cosine decay.", rich_help_panel=TRAIN_PANEL
-        ),
-    ] = 1,
-    alpha_u: Annotated[
-        float,
-        typer.Option(help="Extra weight of the uncensored NLL term.", rich_help_panel=TRAIN_PANEL),
-    ] = 0.5,
+    fold: opt.Fold = None,
+    folds: opt.Folds = "all",
+    epochs: opt.Epochs = 20,
+    lr: opt.Lr = 1e-4,
+    weight_decay: opt.WeightDecay = 1e-5,
+    accumulate: opt.Accumulate = 16,
+    warmup_epochs: opt.WarmupEpochs = 1,
+    alpha_u: opt.AlphaU = 0.5,
     embed_dim: Annotated[int, typer.Option(min=1, help="E.", rich_help_panel=ARCH_PANEL)] = 512,
     attn_dim: Annotated[int, typer.Option(min=1, help="A.", rich_help_panel=ARCH_PANEL)] = 384,
     dropout: Annotated[float, typer.Option(rich_help_panel=ARCH_PANEL)] = 0.25,
@@ -64,13 +57,17 @@ def train(
     that task vectors of different cancers are comparable. Finished experts are skipped
     unless --force.
     """
+    from steph_cli.training import expert as lib
+    from steph_cli.workspace import selection, settings
+
     ws = state.ws
     names = selection.cohorts(ws, cancer)
     jobs = [(name, k) for name in names for k in selection.folds(ws, name, fold, folds)]
     lib.check_bins(ws, time_bins, max_time_days)
-    seed = state.seed if state.seed is not None else settings.ensure(ws).seed
+    workspace_seed = settings.ensure(ws, seed=state.seed).seed
+    seed = state.seed if state.seed is not None else workspace_seed
     config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, seed)
-    results = train_all(state, jobs, config, lib.ArchOptions(embed_dim, attn_dim, dropout), force)
+    results = train_all(state, jobs, config, ArchOptions(embed_dim, attn_dim, dropout), force)
     if state.json:
         emit_json([as_json(r) for r in results])
         return
@@ -88,7 +85,7 @@ def train(
     out.print(table(None, ["cohort", "fold", "status", "final loss", "test C-index", "s"], rows))
 
 
-def as_json(r: lib.ExpertResult) -> dict[str, object]:
+def as_json(r: "ExpertResult") -> dict[str, object]:
     return {
         "cohort": r.cohort,
         "fold": r.fold,
@@ -106,24 +103,17 @@ def train_all(
     state: State,
     jobs: list[tuple[str, int]],
     config: TrainConfig,
-    arch: lib.ArchOptions,
+    arch: ArchOptions,
     force: bool = False,
-) -> list[lib.ExpertResult]:
+) -> list["ExpertResult"]:
     """Train each (cohort, fold) in turn with one progress bar; used by `train` and `demo`."""
+    from steph_cli import device as devices
+    from steph_cli.training import expert as lib
+
     device = devices.resolve(state.device)
     note(state, f"training {len(jobs)} expert(s) on {device}")
     results = []
-    with progress(state) as bar:
-        task = bar.add_task("", total=None, info="")
-
-        def on_start(description: str, total: int) -> None:
-            bar.reset(task, total=total, description=description, info="")
-
-        def on_epoch(record: dict[str, float]) -> None:
-            info = f"epoch {record['epoch']:.0f}/{config.epochs} loss {record['loss']:.4f}"
-            bar.update(task, info=info)
-
-        hooks = lib.Progress(on_start, lambda: bar.advance(task), on_epoch)
+    with training_progress(state, config.epochs) as hooks:
         for name, k in jobs:
             result = lib.train_expert(state.ws, name, k, config, arch, device, force, hooks)
             if result.skipped:

@@ -4,30 +4,23 @@ Parameter names are part of the file format: task vectors are taken over the MIL
 (``feat_proj.*`` and ``attention_net.*``); ``head.*`` is the prediction head.
 """
 
-import json
-from dataclasses import asdict, dataclass
-
 import torch
 from torch import nn
 
-ENCODER_PREFIXES = ("feat_proj.", "attention_net.")
+from steph_cli.models.arch import Architecture
 
-
-@dataclass(frozen=True)
-class Architecture:
-    in_dim: int
-    embed_dim: int = 512
-    attn_dim: int = 384
-    n_bins: int = 32
-    dropout: float = 0.25
-    name: str = "abmil"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "Architecture":
-        return cls(**json.loads(text))
+# The MIL encoder in the model's own order: the fixed layout of every flattened task vector.
+ENCODER_KEYS = (
+    "feat_proj.weight",
+    "feat_proj.bias",
+    "attention_net.a.weight",
+    "attention_net.a.bias",
+    "attention_net.b.weight",
+    "attention_net.b.bias",
+    "attention_net.c.weight",
+    "attention_net.c.bias",
+)
+__all__ = ["ABMIL", "ENCODER_KEYS", "Architecture", "encoder_keys"]
 
 
 class _Gate(torch.autograd.Function):
@@ -103,5 +96,8 @@ class ABMIL(nn.Module):
 
 
 def encoder_keys(state: dict[str, torch.Tensor]) -> list[str]:
-    """The parameters a task vector covers, in a fixed order."""
-    return [k for k in state if k.startswith(ENCODER_PREFIXES)]
+    """The parameters a task vector covers, in the fixed order, whatever order ``state`` has."""
+    missing = [k for k in ENCODER_KEYS if k not in state]
+    if missing:
+        raise KeyError(f"not an ABMIL state: missing {', '.join(missing)}")
+    return list(ENCODER_KEYS)

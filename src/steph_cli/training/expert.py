@@ -1,38 +1,23 @@
 """Training one cancer-specific expert for one fold, from the shared initialisation."""
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from steph_cli.errors import StephError
 from steph_cli.models import init as model_init
 from steph_cli.models import io
-from steph_cli.models.abmil import ABMIL, Architecture
-from steph_cli.survival import curves
+from steph_cli.models.abmil import ABMIL
+from steph_cli.progress import Progress
 from steph_cli.survival.bins import TimeBins
-from steph_cli.survival.loss import nll_loss
-from steph_cli.survival.metrics import harrell_cindex
-from steph_cli.training.loop import TrainConfig, fit
-from steph_cli.workspace import bags, cohorts, settings
+from steph_cli.training import fold as fold_data
+from steph_cli.training.config import ArchOptions, TrainConfig
+from steph_cli.training.loop import fit
+from steph_cli.workspace import settings
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.runs import Run
-from steph_cli.workspace.splits import read_fold
-
-
-@dataclass(frozen=True)
-class ArchOptions:
-    """Architecture options; the feature dimension and bins come from the workspace."""
-
-    embed_dim: int = 512
-    attn_dim: int = 384
-    dropout: float = 0.25
-
-    def build(self, in_dim: int, n_bins: int) -> Architecture:
-        return Architecture(in_dim, self.embed_dim, self.attn_dim, n_bins, self.dropout)
 
 
 @dataclass
@@ -47,28 +32,6 @@ class ExpertResult:
     seconds: float = 0.0
     run_dir: Path | None = None
     history: list[dict[str, float]] = field(default_factory=list)
-
-
-@dataclass
-class Progress:
-    """Callbacks a front end may pass to follow long work."""
-
-    on_start: Callable[[str, int], None] = lambda description, total: None
-    on_step: Callable[[], None] = lambda: None
-    on_epoch: Callable[[dict[str, float]], None] = lambda record: None
-
-
-def workspace_bins(ws: Workspace) -> TimeBins:
-    s = settings.load(ws)
-    return TimeBins(s.time_bins, s.max_time_days)
-
-
-def predict_risk(model: ABMIL, store: bags.BagStore, patients, device) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Risk scores (−Σ S_j) of ``patients`` with the model in eval mode."""
-    model.eval()
-    with torch.no_grad():
-        logits = torch.stack([model(store.tensor(p, device)) for p in patients])
-    return curves.risk(logits).cpu().numpy().astype(np.float64)
 
 
 def _summary_meta(result: ExpertResult) -> dict[str, object]:
@@ -94,26 +57,15 @@ def train_expert(
         return ExpertResult(
             cohort, fold, out_path, skipped=True, test_cindex=metrics.get("harrell_cindex")
         )
-    labels = cohorts.load_labels(ws, cohort)
-    split = read_fold(ws.split_file(cohort, fold), fold, labels)
-    bins = workspace_bins(ws)
-    store = bags.open_store(ws, cohort, labels)
-    ws_settings = settings.set_feature_dim(ws, store.dim, f"features of {cohort}")
-    arch = arch_options.build(store.dim, bins.count)
-    init, init_sha = model_init.ensure(ws, arch, ws_settings.seed)
+    data = fold_data.load(ws, cohort, fold, device)
+    arch = arch_options.build(data.store.dim, data.bins.count)
+    init, init_sha = model_init.ensure(ws, arch, settings.load(ws).seed)
 
     started = time.time()
     run = Run.start(ws, "train", f"{cohort}-fold{fold}")
-    train = labels.subset(split.train)
-    y = torch.as_tensor(bins.index(train.times), device=device)
-    e = torch.as_tensor(train.events, device=device)
     model = ABMIL(arch)
     model.load_state_dict(init.tensors)
     model.to(device).train()
-
-    def step(i: int) -> tuple[torch.Tensor, dict[str, float]]:
-        logits = model(store.tensor(train.patients[i], device)).unsqueeze(0)
-        return nll_loss(logits, y[i : i + 1], e[i : i + 1], config.alpha_u), {}
 
     def on_epoch(record: dict[str, float]) -> None:
         run.log("epoch", **record)
@@ -121,20 +73,18 @@ def train_expert(
 
     options = {"cohort": cohort, "fold": fold, **config.as_dict(), "architecture": arch.to_json()}
     run.write("config.json", options)
-    progress.on_start(f"{cohort} fold {fold}", config.epochs * len(train))
+    progress.on_start(f"{cohort} fold {fold}", config.epochs * len(data.train))
     history = fit(
         list(model.named_parameters()),
-        len(train),
-        step,
+        len(data.train),
+        data.step(lambda bag: (model(bag), None, {}), config.alpha_u),
         config,
-        item_name=lambda i: f"patient {train.patients[i]}",
+        item_name=lambda i: f"patient {data.train.patients[i]}",
         on_step=progress.on_step,
         on_epoch=on_epoch,
     )
-    test = labels.subset(split.test)
-    cindex = harrell_cindex(
-        test.events, test.times, predict_risk(model, store, test.patients, device)
-    )
+    model.eval()
+    cindex = data.test_cindex(model)
     result = ExpertResult(
         cohort,
         fold,
@@ -155,7 +105,7 @@ def train_expert(
         fold=str(fold),
         seed=str(config.seed),
         init_sha256=init_sha,
-        time_bins=bins.as_dict(),
+        time_bins=data.bins.as_dict(),
         training_config=config.as_dict(),
         test_metrics=_summary_meta(result),
     )
@@ -166,19 +116,13 @@ def train_expert(
             "fold": fold,
             "train_loss": [round(h["loss"], 10) for h in history],
             "test_harrell_cindex": cindex.as_dict(),
-            "n_train": len(train),
-            "n_test": len(test),
+            "n_train": len(data.train),
+            "n_test": len(data.test),
         },
     )
     run.manifest(
         options,
-        {
-            "labels": io.sha256(ws.labels_file(cohort)),
-            "split": io.sha256(ws.split_file(cohort, fold)),
-            "init": init_sha,
-            "features": store.digest,
-            "expert": io.sha256(out_path),
-        },
+        {**data.inputs(ws), "init": init_sha, "expert": io.sha256(out_path)},
         config.seed,
     )
     return replace(result, seconds=time.time() - started)
@@ -186,7 +130,7 @@ def train_expert(
 
 def check_bins(ws: Workspace, count: int | None, max_days: float | None) -> TimeBins:
     """Apply bin options to a workspace without models yet; refuse to mix bins otherwise."""
-    current = workspace_bins(ws)
+    current = fold_data.workspace_bins(ws)
     wanted = TimeBins(count or current.count, max_days or current.max_days)
     if wanted == current:
         return current

@@ -9,28 +9,15 @@ over the remaining updates; the last epoch's weights are kept.
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
 
 import torch
 
 from steph_cli.errors import RunFailedError
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 20
-    lr: float = 1e-4
-    weight_decay: float = 1e-5
-    accumulate: int = 16
-    warmup_epochs: int = 1
-    alpha_u: float = 0.5
-    seed: int = 0
-
-    def as_dict(self) -> dict[str, float | int]:
-        return asdict(self)
-
+from steph_cli.training.config import TrainConfig
 
 # A step maps an item (bag) index to its loss and any named loss terms to log.
+__all__ = ["StepFn", "TrainConfig", "fit", "lr_factor", "param_groups"]
+
 StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
 
 

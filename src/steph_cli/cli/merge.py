@@ -1,0 +1,204 @@
+"""``steph merge``: a better target model from the target's and other cancers' task vectors."""
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from steph_cli.cli import completion
+from steph_cli.cli import options as opt
+from steph_cli.cli.common import (
+    State,
+    command,
+    emit_json,
+    fmt,
+    note,
+    out,
+    table,
+    training_progress,
+)
+from steph_cli.merging.options import WEIGHT_ACTIVATIONS, MergeOptions
+from steph_cli.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from steph_cli.merging.run import MergeResult
+
+MERGE_PANEL = "Merging"
+
+
+def _methods(ctx: typer.Context, incomplete: str) -> list[str]:
+    from steph_cli.merging import methods
+
+    return [m for m in methods.names() if m.startswith(incomplete)]
+
+
+@command
+def merge(
+    state: State,
+    target: Annotated[
+        str,
+        typer.Option(
+            help="Target cohort, or all (each cohort in turn, the others as sources).",
+            autocompletion=completion.cohorts_or_all,
+        ),
+    ],
+    sources: Annotated[
+        str,
+        typer.Option(
+            help="all (every other cohort) or a list like A,B,C.",
+            autocompletion=completion.cohort_lists,
+        ),
+    ] = "all",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="steph, ada, task-arithmetic, ties, iso-c or iso-cts.", autocompletion=_methods
+        ),
+    ] = "task-arithmetic",
+    fold: opt.Fold = None,
+    folds: opt.Folds = "all",
+    source_fold: Annotated[
+        int, typer.Option(help="Fold of the source experts.", rich_help_panel=MERGE_PANEL)
+    ] = 0,
+    gamma: Annotated[
+        float, typer.Option(help="task-arithmetic: θ_t + γ Σ τ_s.", rich_help_panel=MERGE_PANEL)
+    ] = 0.3,
+    density: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="ties: share of entries kept.", rich_help_panel=MERGE_PANEL
+        ),
+    ] = 0.2,
+    common_fraction: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="iso-cts: common-subspace share.", rich_help_panel=MERGE_PANEL
+        ),
+    ] = 0.8,
+    top_k: Annotated[
+        int,
+        typer.Option(min=1, help="steph: mixtures selected per bag.", rich_help_panel=MERGE_PANEL),
+    ] = 5,
+    beta_w: Annotated[
+        float,
+        typer.Option(help="steph: z-loss + load-balance weight.", rich_help_panel=MERGE_PANEL),
+    ] = 0.0,
+    beta_lambda: Annotated[
+        float, typer.Option(help="steph: L2 on the mixup shares.", rich_help_panel=MERGE_PANEL)
+    ] = 0.05,
+    weight_activation: Annotated[
+        str,
+        typer.Option(
+            help=f"steph: weight-head output ({', '.join(WEIGHT_ACTIVATIONS)}).",
+            rich_help_panel=MERGE_PANEL,
+        ),
+    ] = "softplus",
+    weight_bias: Annotated[
+        float,
+        typer.Option(
+            help="steph: initial bias of the weight head's output.", rich_help_panel=MERGE_PANEL
+        ),
+    ] = 1.0,
+    epochs: opt.Epochs = 20,
+    lr: opt.Lr = 1e-4,
+    weight_decay: opt.WeightDecay = 1e-5,
+    accumulate: opt.Accumulate = 16,
+    warmup_epochs: opt.WarmupEpochs = 1,
+    alpha_u: opt.AlphaU = 0.5,
+    force: Annotated[bool, typer.Option(help="Redo merges that already exist.")] = False,
+) -> None:
+    """Merge task vectors into an improved target model: merged/TARGET/METHOD/fold{K}.safetensors.
+
+    The target expert of each fold is merged with the source experts (fold --source-fold);
+    learned methods train on the fold's train patients of the target. Each merged model is
+    evaluated on the fold's test patients and compared with the target's expert.
+    """
+    from steph_cli import device as devices
+    from steph_cli.merging import methods
+    from steph_cli.merging import run as lib
+    from steph_cli.workspace import selection, settings
+
+    ws = state.ws
+    chosen = methods.get(method)
+    if weight_activation not in WEIGHT_ACTIVATIONS:
+        raise typer.BadParameter(
+            f"use one of {', '.join(WEIGHT_ACTIVATIONS)}", param_hint="--weight-activation"
+        )
+    targets = selection.cohorts(ws, target)
+    plans = []
+    for name in targets:
+        names = lib.resolve_sources(ws, name, sources if target != "all" else "all")
+        for k in selection.folds(ws, name, fold, folds):
+            lib.load_pool(ws, name, names, k, source_fold)  # every refusal before any work
+            plans.append((name, names, k))
+    seed = state.seed if state.seed is not None else settings.ensure(ws).seed
+    config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, seed)
+    options = MergeOptions(
+        gamma, density, common_fraction, top_k, beta_w, beta_lambda, weight_activation, weight_bias
+    )
+    device = devices.resolve(state.device)
+    note(state, f"{chosen.name}: {len(plans)} merge(s) on {device}")
+    results = []
+    with training_progress(state, epochs) as hooks:
+        for name, names, k in plans:
+            result = lib.merge(
+                ws, name, names, chosen.name, k, options, config, device, source_fold, force, hooks
+            )
+            if result.skipped:
+                note(state, f"{name} fold {k}: {chosen.name} merge exists, skipped (--force)")
+            results.append(result)
+    if state.json:
+        emit_json([as_json(r) for r in results])
+        return
+    show(results)
+
+
+def as_json(r: "MergeResult") -> dict[str, object]:
+    return {
+        "target": r.target,
+        "method": r.method,
+        "fold": r.fold,
+        "path": str(r.path),
+        "skipped": r.skipped,
+        "test_harrell_cindex": r.test_cindex,
+        "reason": r.test_cindex_reason,
+        "expert_harrell_cindex": r.expert_cindex,
+        "sources": r.sources,
+        "source_stats": r.source_stats,
+        "seconds": round(r.seconds, 3),
+        "run": str(r.run_dir) if r.run_dir else None,
+    }
+
+
+def show(results: list["MergeResult"]) -> None:
+    rows = []
+    for r in results:
+        delta = (
+            r.test_cindex - r.expert_cindex
+            if r.test_cindex is not None and r.expert_cindex is not None
+            else None
+        )
+        rows.append(
+            [
+                r.target,
+                r.fold,
+                r.method,
+                fmt(r.test_cindex) or r.test_cindex_reason,
+                fmt(r.expert_cindex),
+                None if delta is None else f"{delta:+.3f}",
+                "skipped" if r.skipped else f"{r.seconds:.1f}",
+            ]
+        )
+    columns = ["target", "fold", "method", "test C-index", "expert", "Δ", "s"]
+    out.print(table("merged vs. target expert (Harrell's C, test split)", columns, rows))
+    stats: dict[str, dict[str, list[float]]] = {}
+    for r in results:
+        for source, values in r.source_stats.items():
+            for key, value in values.items():
+                stats.setdefault(source, {}).setdefault(key, []).append(value)
+    if stats:
+        keys = sorted({k for v in stats.values() for k in v})
+        rows = [
+            [s, *(fmt(sum(v[k]) / len(v[k])) if k in v else None for k in keys)]
+            for s, v in sorted(stats.items(), key=lambda kv: -sum(kv[1].get(keys[0], [0])))
+        ]
+        out.print(table("sources (mean over merges)", ["source", *keys], rows))

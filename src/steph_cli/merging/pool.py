@@ -1,0 +1,94 @@
+"""The model pool of a merge: θ_init, the target's and the sources' experts and task vectors.
+
+Everything is checked before any heavy work: experts must descend from this workspace's
+``init.safetensors`` and share its architecture, since task vectors are only meaningful
+against the same θ_init.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from steph_cli.errors import StephError
+from steph_cli.merging.layout import Layout
+from steph_cli.models import io
+from steph_cli.models.abmil import Architecture, encoder_keys
+from steph_cli.workspace.paths import Workspace
+
+
+@dataclass(frozen=True)
+class Member:
+    cohort: str
+    fold: int
+    sha256: str
+    state: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Pool:
+    arch: Architecture
+    init: dict[str, torch.Tensor]
+    init_sha256: str
+    layout: Layout  # the MIL encoder: what task vectors cover
+    target: Member
+    sources: list[Member]
+
+    @property
+    def base(self) -> torch.Tensor:
+        """θ_init's encoder, flattened [P]."""
+        return self.layout.flatten(self.init)
+
+    @property
+    def target_vector(self) -> torch.Tensor:
+        """τ_t [P]."""
+        return self.layout.flatten(self.target.state) - self.base
+
+    @property
+    def source_vectors(self) -> torch.Tensor:
+        """τ_s stacked [M, P] (source order as given)."""
+        return self.layout.stack([m.state for m in self.sources]) - self.base
+
+    @property
+    def names(self) -> list[str]:
+        return [m.cohort for m in self.sources]
+
+
+def load_init(ws: Workspace) -> tuple[io.ModelFile, str]:
+    if not ws.init_file.is_file():
+        raise StephError(f"{ws.init_file} does not exist; train experts first (`steph train`)")
+    return io.read(ws.init_file, kind="init"), io.sha256(ws.init_file)
+
+
+def load_expert(ws: Workspace, cohort: str, fold: int, arch: Architecture, init_sha: str) -> Member:
+    path = ws.expert_file(cohort, fold)
+    if not path.is_file():
+        raise StephError(
+            f"no expert for {cohort} fold {fold} ({path}); run `steph train --cancer {cohort} "
+            f"--fold {fold}`"
+        )
+    model = io.read(path, kind="expert")
+    if model.meta.get("init_sha256") != init_sha:
+        raise StephError(
+            f"{path} descends from init {model.meta.get('init_sha256', 'unknown')[:12]}… but this "
+            f"workspace's init.safetensors is {init_sha[:12]}…; task vectors are only "
+            "meaningful against the same initialisation — retrain it with --force"
+        )
+    if model.arch != arch:
+        raise StephError(
+            f"{path} has architecture {model.arch.to_json()} but the workspace init has "
+            f"{arch.to_json()}; retrain it with --force"
+        )
+    return Member(cohort, fold, io.sha256(path), model.tensors)
+
+
+def load_pool(ws: Workspace, target: str, sources: list[str], fold: int, source_fold: int) -> Pool:
+    if target in sources:
+        raise StephError(f"target {target} is among its own sources; remove it from --sources")
+    if not sources:
+        raise StephError("no source cohorts; give --sources all or a list like A,B,C")
+    init, init_sha = load_init(ws)
+    arch = init.arch
+    target_member = load_expert(ws, target, fold, arch, init_sha)
+    members = [load_expert(ws, s, source_fold, arch, init_sha) for s in sources]
+    layout = Layout.of(init.tensors, encoder_keys(init.tensors))
+    return Pool(arch, init.tensors, init_sha, layout, target_member, members)

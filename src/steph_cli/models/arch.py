@@ -1,0 +1,21 @@
+"""The expert architecture's description, stored as JSON in every model file."""
+
+import json
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Architecture:
+    in_dim: int
+    embed_dim: int = 512
+    attn_dim: int = 384
+    n_bins: int = 32
+    dropout: float = 0.25
+    name: str = "abmil"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Architecture":
+        return cls(**json.loads(text))

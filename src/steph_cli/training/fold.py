@@ -1,0 +1,89 @@
+"""One cohort's fold as training data: its bags, labels, bins, the loss step and evaluation.
+
+Experts and learned merges both train on a cohort's fold through these, so the data path,
+the survival loss and the test metric are the same code for every model.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from steph_cli.models.io import sha256
+from steph_cli.survival import curves
+from steph_cli.survival.bins import TimeBins
+from steph_cli.survival.loss import nll_loss
+from steph_cli.survival.metrics import Metric, harrell_cindex
+from steph_cli.training.loop import StepFn
+from steph_cli.workspace import bags, cohorts, settings
+from steph_cli.workspace.labels import Labels
+from steph_cli.workspace.paths import Workspace
+from steph_cli.workspace.splits import read_fold
+
+# A model's forward for training: bag -> (hazard logits [T], extra loss or None, terms to log)
+Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]]
+
+
+def workspace_bins(ws: Workspace) -> TimeBins:
+    s = settings.load(ws)
+    return TimeBins(s.time_bins, s.max_time_days)
+
+
+@dataclass
+class FoldData:
+    cohort: str
+    fold: int
+    store: bags.BagStore
+    train: Labels
+    test: Labels
+    bins: TimeBins
+    device: torch.device
+
+    def inputs(self, ws: Workspace) -> dict[str, str]:
+        """sha256 of the labels, split and features this fold reads, for run manifests."""
+        return {
+            "labels": sha256(ws.labels_file(self.cohort)),
+            "split": sha256(ws.split_file(self.cohort, self.fold)),
+            "features": self.store.digest,
+        }
+
+    def step(self, forward: Forward, alpha_u: float) -> StepFn:
+        """The loss of training bag ``i``: NLL of METHOD §2 plus the model's extra terms."""
+        y = torch.as_tensor(self.bins.index(self.train.times), device=self.device)
+        e = torch.as_tensor(self.train.events, device=self.device)
+
+        def step(i: int) -> tuple[torch.Tensor, dict[str, float]]:
+            logits, extra, terms = forward(self.store.tensor(self.train.patients[i], self.device))
+            nll = nll_loss(logits.unsqueeze(0), y[i : i + 1], e[i : i + 1], alpha_u)
+            if extra is None:
+                return nll, terms
+            return nll + extra, {"nll": nll.item(), **terms}
+
+        return step
+
+    def risks(self, logits_of: Callable[[torch.Tensor], torch.Tensor], patients) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Risk scores (−Σ S_j) of ``patients``; the caller sets eval mode."""
+        with torch.no_grad():
+            logits = torch.stack([logits_of(self.store.tensor(p, self.device)) for p in patients])
+        return curves.risk(logits).cpu().numpy().astype(np.float64)
+
+    def test_cindex(self, logits_of: Callable[[torch.Tensor], torch.Tensor]) -> Metric:
+        risk = self.risks(logits_of, self.test.patients)
+        return harrell_cindex(self.test.events, self.test.times, risk)
+
+
+def load(ws: Workspace, cohort: str, fold: int, device: torch.device) -> FoldData:
+    labels = cohorts.load_labels(ws, cohort)
+    split = read_fold(ws.split_file(cohort, fold), fold, labels)
+    store = bags.open_store(ws, cohort, labels)
+    settings.set_feature_dim(ws, store.dim, f"features of {cohort}")
+    return FoldData(
+        cohort,
+        fold,
+        store,
+        labels.subset(split.train),
+        labels.subset(split.test),
+        workspace_bins(ws),
+        device,
+    )
