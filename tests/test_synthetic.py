@@ -74,12 +74,17 @@ def test_demo_data_only_builds_workspace(cli: Cli) -> None:
     cli(*args, "--data-only")
 
 
-def test_demo_trains_every_expert(cli: Cli) -> None:
-    args = ["demo", "--patients", "12", "--cancers", "2", "--feature-dim", "8", "--folds", "2"]
+def test_demo_runs_the_whole_pipeline(cli: Cli) -> None:
+    args = ["demo", "--patients", "12", "--cancers", "3", "--feature-dim", "8", "--folds", "2"]
     result = cli(*args, "--epochs", "1")
-    assert "expert test C-index (Harrell) per fold" in result.stdout
-    assert "mean ± std" in result.stdout
+    assert "Harrell's C on the test folds, mean ± std over folds" in result.stdout
+    assert "paired comparison" in result.stdout
+    for column in ("expert", "steph", "ada", "task-arithmetic", "mean"):
+        assert column in result.stdout
     status = cli.json("status")
-    assert [c["experts"] for c in status["cohorts"]] == [[0, 1], [0, 1]]
+    for cohort in status["cohorts"]:
+        assert cohort["experts"] == cohort["vectors"] == [0, 1]
+        assert cohort["merged"] == {"ada": [0, 1], "steph": [0, 1], "task-arithmetic": [0, 1]}
     rerun = cli.json(*args, "--epochs", "1")
     assert all(r["skipped"] for r in rerun["experts"])
+    assert all(r["skipped"] for rs in rerun["merged"].values() for r in rs)

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from steph_cli import __version__
-from steph_cli.cli import cohort, demo, merge, status, train, vector
+from steph_cli.cli import cohort, demo, evaluate, merge, predict, status, train, vector
 from steph_cli.cli.common import (
     DeviceOpt,
     JsonOpt,
@@ -64,6 +64,8 @@ app.add_typer(cohort.app, name="cohort")
 app.command("train")(train.train)
 app.command("vector")(vector.vector)
 app.command("merge")(merge.merge)
+app.command("evaluate")(evaluate.evaluate)
+app.command("predict")(predict.predict)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 

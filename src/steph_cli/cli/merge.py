@@ -15,12 +15,14 @@ from steph_cli.cli.common import (
     out,
     table,
     training_progress,
+    warn,
 )
-from steph_cli.merging.options import WEIGHT_ACTIVATIONS, MergeOptions
+from steph_cli.merging.options import HEAD_INITS, WEIGHT_ACTIVATIONS, MergeOptions
 from steph_cli.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from steph_cli.merging.run import MergeResult
+    from steph_cli.workspace.paths import Workspace
 
 MERGE_PANEL = "Merging"
 
@@ -53,7 +55,7 @@ def merge(
         typer.Option(
             help="steph, ada, task-arithmetic, ties, iso-c or iso-cts.", autocompletion=_methods
         ),
-    ] = "task-arithmetic",
+    ] = "steph",
     fold: opt.Fold = None,
     folds: opt.Folds = "all",
     source_fold: Annotated[
@@ -93,11 +95,21 @@ def merge(
         ),
     ] = "softplus",
     weight_bias: Annotated[
-        float,
+        float | None,
         typer.Option(
-            help="steph: initial bias of the weight head's output.", rich_help_panel=MERGE_PANEL
+            help="steph: initial bias of the weight head's output [default: act⁻¹(1/k), so "
+            "the selected weights start summing to 1].",
+            rich_help_panel=MERGE_PANEL,
         ),
-    ] = 1.0,
+    ] = None,
+    head_init: Annotated[
+        str,
+        typer.Option(
+            help="Learned merges: the new head starts as the target expert's (target) or "
+            "freshly initialised (fresh).",
+            rich_help_panel=MERGE_PANEL,
+        ),
+    ] = "target",
     epochs: opt.Epochs = 20,
     lr: opt.Lr = 1e-4,
     weight_decay: opt.WeightDecay = 1e-5,
@@ -112,10 +124,8 @@ def merge(
     learned methods train on the fold's train patients of the target. Each merged model is
     evaluated on the fold's test patients and compared with the target's expert.
     """
-    from steph_cli import device as devices
     from steph_cli.merging import methods
-    from steph_cli.merging import run as lib
-    from steph_cli.workspace import selection, settings
+    from steph_cli.workspace import settings
 
     ws = state.ws
     chosen = methods.get(method)
@@ -123,33 +133,72 @@ def merge(
         raise typer.BadParameter(
             f"use one of {', '.join(WEIGHT_ACTIVATIONS)}", param_hint="--weight-activation"
         )
-    targets = selection.cohorts(ws, target)
-    plans = []
-    for name in targets:
-        names = lib.resolve_sources(ws, name, sources if target != "all" else "all")
-        for k in selection.folds(ws, name, fold, folds):
-            lib.load_pool(ws, name, names, k, source_fold)  # every refusal before any work
-            plans.append((name, names, k))
+    if head_init not in HEAD_INITS:
+        raise typer.BadParameter(f"use one of {', '.join(HEAD_INITS)}", param_hint="--head-init")
+    plans = plan(ws, target, sources, fold, folds, source_fold)
     seed = state.seed if state.seed is not None else settings.ensure(ws).seed
     config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, seed)
     options = MergeOptions(
-        gamma, density, common_fraction, top_k, beta_w, beta_lambda, weight_activation, weight_bias
+        gamma,
+        density,
+        common_fraction,
+        top_k,
+        beta_w,
+        beta_lambda,
+        weight_activation,
+        weight_bias,
+        head_init,
     )
-    device = devices.resolve(state.device)
-    note(state, f"{chosen.name}: {len(plans)} merge(s) on {device}")
-    results = []
-    with training_progress(state, epochs) as hooks:
-        for name, names, k in plans:
-            result = lib.merge(
-                ws, name, names, chosen.name, k, options, config, device, source_fold, force, hooks
-            )
-            if result.skipped:
-                note(state, f"{name} fold {k}: {chosen.name} merge exists, skipped (--force)")
-            results.append(result)
+    results = merge_all(state, plans, chosen.name, options, config, source_fold, force)
     if state.json:
         emit_json([as_json(r) for r in results])
         return
     show(results)
+
+
+def plan(
+    ws: "Workspace", target: str, sources: str, fold: int | None, folds: str, source_fold: int
+) -> list[tuple[str, list[str], int]]:
+    """(target, sources, fold) of every merge asked for; every refusal before any work."""
+    from steph_cli.merging import run as lib
+    from steph_cli.workspace import selection
+
+    plans = []
+    for name in selection.cohorts(ws, target):
+        names = lib.resolve_sources(ws, name, sources if target != "all" else "all")
+        for k in selection.folds(ws, name, fold, folds):
+            lib.load_pool(ws, name, names, k, source_fold)
+            plans.append((name, names, k))
+    return plans
+
+
+def merge_all(
+    state: State,
+    plans: list[tuple[str, list[str], int]],
+    method: str,
+    options: MergeOptions,
+    config: TrainConfig,
+    source_fold: int = 0,
+    force: bool = False,
+) -> list["MergeResult"]:
+    """Run the planned merges with one progress bar; used by `merge` and `demo`."""
+    from steph_cli import device as devices
+    from steph_cli.merging import run as lib
+
+    device = devices.resolve(state.device)
+    note(state, f"{method}: {len(plans)} merge(s) on {device}")
+    results = []
+    with training_progress(state, config.epochs) as hooks:
+        for name, names, k in plans:
+            result = lib.merge(
+                state.ws, name, names, method, k, options, config, device, source_fold, force, hooks
+            )
+            if result.skipped:
+                note(state, f"{name} fold {k}: {method} merge exists, skipped (--force)")
+            for message in result.notes:
+                warn(message)
+            results.append(result)
+    return results
 
 
 def as_json(r: "MergeResult") -> dict[str, object]:

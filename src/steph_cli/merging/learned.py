@@ -24,12 +24,22 @@ class MergedModule(nn.Module):
     tensors through ``torch.func.functional_call`` (so gradients reach whatever produced
     them), and a new head."""
 
-    def __init__(self, arch: Architecture, layout: Layout, seed: int) -> None:
+    def __init__(
+        self,
+        arch: Architecture,
+        layout: Layout,
+        seed: int,
+        head: dict[str, torch.Tensor] | None = None,
+    ) -> None:
         super().__init__()
         self.arch = arch
         self.layout = layout
         self.body = ABMIL(arch).requires_grad_(False)
         self.head = fresh_head(arch, seed)
+        if head is not None:  # start from a trained head (the target expert's)
+            with torch.no_grad():
+                self.head.weight.copy_(head["head.weight"])
+                self.head.bias.copy_(head["head.bias"])
 
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
@@ -53,9 +63,15 @@ class MergedModule(nn.Module):
 
 class ScalarMerge(MergedModule):
     def __init__(
-        self, arch: Architecture, layout: Layout, base: torch.Tensor, rows: torch.Tensor, seed: int
+        self,
+        arch: Architecture,
+        layout: Layout,
+        base: torch.Tensor,
+        rows: torch.Tensor,
+        seed: int,
+        head: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(arch, layout, seed)
+        super().__init__(arch, layout, seed, head)
         self.register_buffer("base", base.detach().clone())
         self.register_buffer("rows", rows.detach().clone())
         self.weights = nn.Parameter(torch.full((len(rows),), 1.0 / len(rows)))

@@ -3,6 +3,7 @@
 from dataclasses import asdict, dataclass
 
 WEIGHT_ACTIVATIONS = ("relu", "softplus", "sigmoid")
+HEAD_INITS = ("target", "fresh")
 
 
 @dataclass(frozen=True)
@@ -14,7 +15,11 @@ class MergeOptions:
     beta_w: float = 0.0  # STEPH: z-loss + load-balance weight
     beta_lambda: float = 0.05  # STEPH: L2 on the mixup shares
     weight_activation: str = "softplus"  # STEPH: output activation of the weight head
-    weight_bias: float = 1.0  # STEPH: initial bias of the weight head's last layer
+    # STEPH: initial bias of the weight head's last layer; None = act⁻¹(1/k), so that the
+    # selected weights start summing to about 1
+    weight_bias: float | None = None
+    # learned merges: the new head starts as the target expert's head, or freshly initialised
+    head_init: str = "target"
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

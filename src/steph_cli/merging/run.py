@@ -44,6 +44,7 @@ class MergeResult:
     # per source: mean merging weight (and, for STEPH, λ and how often selected)
     source_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings for the user, e.g. collapse
 
 
 def _expert_cindex(ws: Workspace, target: str, fold: int) -> float | None:
@@ -101,6 +102,7 @@ def merge(
     }
     run.write("config.json", settings)
     history: list[dict[str, float]] = []
+    notes: list[str] = []
     if method.kind == "static":
         tensors = _static(pool, method, options)
         model = ABMIL(pool.arch)
@@ -118,6 +120,13 @@ def merge(
         tensors, cindex, stats, history, extra_meta = train_steph(
             pool, options, config, data, run, progress
         )
+        if extra_meta["collapsed_epochs"]:
+            notes.append(
+                f"{target} fold {fold}: the merging weights collapsed (selected weights summed "
+                f"to under 1% of their start in epochs {extra_meta['collapsed_epochs']}): the "
+                "merged encoder is θ_init and the model only a head on its features. Use "
+                "--weight-activation softplus, --beta-w 0, --head-init target or a lower --lr"
+            )
     meta = {
         "method": method.name,
         "cohort": target,
@@ -167,6 +176,7 @@ def merge(
         sources=pool.names,
         source_stats=stats,
         history=history,
+        notes=notes,
     )
 
 
@@ -189,7 +199,8 @@ def _scalar(
 ) -> tuple[dict[str, torch.Tensor], Metric, dict[str, dict[str, float]], list[dict[str, float]]]:
     assert method.build is not None
     rows = method.build(pool, options)
-    model = ScalarMerge(pool.arch, pool.layout, pool.base, rows, seed=config.seed)
+    head = pool.target.state if options.head_init == "target" else None
+    model = ScalarMerge(pool.arch, pool.layout, pool.base, rows, seed=config.seed, head=head)
     model.to(data.device).train()
 
     def on_epoch(record: dict[str, float]) -> None:

@@ -62,11 +62,14 @@ class FoldData:
 
         return step
 
-    def risks(self, logits_of: Callable[[torch.Tensor], torch.Tensor], patients) -> np.ndarray:  # type: ignore[no-untyped-def]
-        """Risk scores (−Σ S_j) of ``patients``; the caller sets eval mode."""
+    def logits(self, logits_of: Callable[[torch.Tensor], torch.Tensor], patients) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        """Hazard logits [patients, T]; the caller sets eval mode."""
         with torch.no_grad():
-            logits = torch.stack([logits_of(self.store.tensor(p, self.device)) for p in patients])
-        return curves.risk(logits).cpu().numpy().astype(np.float64)
+            return torch.stack([logits_of(self.store.tensor(p, self.device)) for p in patients])
+
+    def risks(self, logits_of: Callable[[torch.Tensor], torch.Tensor], patients) -> np.ndarray:  # type: ignore[no-untyped-def]
+        """Risk scores (−Σ S_j) of ``patients``."""
+        return curves.risk(self.logits(logits_of, patients)).cpu().numpy().astype(np.float64)
 
     def test_cindex(self, logits_of: Callable[[torch.Tensor], torch.Tensor]) -> Metric:
         risk = self.risks(logits_of, self.test.patients)

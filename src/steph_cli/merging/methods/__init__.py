@@ -62,6 +62,7 @@ def _load_all() -> None:
         ada,
         iso_c,
         iso_cts,
+        steph,
         task_arithmetic,
         ties,
     )

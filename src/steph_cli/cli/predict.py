@@ -1,0 +1,64 @@
+"""``steph predict``: risk scores and survival curves of new patients from a model file."""
+
+import csv
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from steph_cli.cli.common import State, command, emit_json, fmt, out, table
+
+
+@command
+def predict(
+    state: State,
+    model: Annotated[Path, typer.Option(help="An expert or merged .safetensors file.")],
+    features: Annotated[
+        list[Path], typer.Option(help="Feature HDF5 file(s); repeat the option for several.")
+    ],
+    patient_id: Annotated[
+        str | None,
+        typer.Option(help="Treat all files as one patient's bag (default: one file each)."),
+    ] = None,
+    csv_path: Annotated[
+        Path | None, typer.Option("--csv", help="Write risk and curve, one row per patient.")
+    ] = None,
+) -> None:
+    """Risk score (−Σ S_j, higher = worse) and the discrete survival curve per patient.
+
+    Works with expert files and with self-contained merged files (a STEPH file carries its
+    hypernetwork, head, θ_init and task vectors), wherever they were made.
+    """
+    from dataclasses import asdict
+
+    from steph_cli import device as devices
+    from steph_cli.evaluation.predict import predict as run
+
+    preds = run(model, features, patient_id, devices.resolve(state.device))
+    if csv_path is not None:
+        with csv_path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["patient", "risk", *(f"S({d:g})" for d in preds[0].days)])
+            for p in preds:
+                writer.writerow([p.patient, p.risk, *p.survival])
+    if state.json:
+        emit_json([asdict(p) for p in preds])
+        return
+    marks = [0, 2, 4, 9]  # 1, 3, 5 and 10 years with the default bins
+    days = [preds[0].days[i] for i in marks if i < len(preds[0].days)]
+    rows = [
+        [
+            p.patient,
+            p.patches,
+            fmt(p.risk, 4),
+            *(fmt(p.survival[i]) for i in marks if i < len(p.survival)),
+        ]
+        for p in preds
+    ]
+    out.print(
+        table(
+            f"predictions of {model.name}",
+            ["patient", "patches", "risk", *(f"S({d:g} d)" for d in days)],
+            rows,
+        )
+    )

@@ -1,0 +1,1 @@
+"""k-fold evaluation of experts and merged models, and comparisons between them."""

@@ -1,0 +1,91 @@
+"""Metrics of one model on one fold's test patients (METHOD §6)."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from steph_cli.inference import load_model
+from steph_cli.survival import curves
+from steph_cli.survival.metrics import (
+    Cohort,
+    Metric,
+    evaluation_times,
+    harrell_cindex,
+    ibs,
+    td_auc,
+    uno_cindex,
+)
+from steph_cli.training import fold as fold_data
+from steph_cli.workspace.paths import Workspace
+
+METRICS = ("harrell_c", "uno_c", "td_auc", "ibs")
+HIGHER_IS_BETTER = {"harrell_c": True, "uno_c": True, "td_auc": True, "ibs": False}
+
+
+@dataclass
+class FoldResult:
+    target: str
+    model: str
+    fold: int
+    metrics: dict[str, Metric] = field(default_factory=dict)
+    n_test: int = 0
+    skipped: str | None = None  # why this fold has no metrics (e.g. no model trained)
+    patients: list[str] = field(default_factory=list)
+    risks: list[float] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+    events: list[int] = field(default_factory=list)
+    train_median_risk: float | None = None  # splits test patients into low / high risk
+
+
+def model_path(ws: Workspace, target: str, model: str, fold: int) -> Path:
+    if model == "expert":
+        return ws.expert_file(target, fold)
+    return ws.merged_file(target, model, fold)
+
+
+def available_models(ws: Workspace, target: str) -> list[str]:
+    merged = ws.root / "merged" / target
+    methods = sorted(p.name for p in merged.iterdir() if p.is_dir()) if merged.is_dir() else []
+    return ["expert", *methods]
+
+
+def evaluate_fold(
+    ws: Workspace, target: str, model: str, fold: int, device: torch.device
+) -> FoldResult:
+    path = model_path(ws, target, model, fold)
+    if not path.is_file():
+        return FoldResult(target, model, fold, skipped=f"no {model} model for fold {fold}")
+    net, _ = load_model(path, device)
+    data = fold_data.load(ws, target, fold, device)
+    logits = data.logits(net, data.test.patients)
+    risks = curves.risk(logits).cpu().numpy().astype(np.float64)
+    surv = curves.survival(logits).cpu().numpy()
+    train = Cohort(data.train.times, data.train.events)
+    test = Cohort(data.test.times, data.test.events)
+    times, why = evaluation_times(train, test)
+    tau = float(times[-1]) if len(times) else None
+    metrics = {
+        "harrell_c": harrell_cindex(test.events, test.times, risks),
+        "uno_c": uno_cindex(train, test, risks, tau),
+        "td_auc": td_auc(train, test, risks, times) if why is None else Metric(None, why),
+        "ibs": (
+            ibs(train, test, curves.survival_at(surv, data.bins.width, times), times)
+            if why is None
+            else Metric(None, why)
+        ),
+    }
+    train_risks = data.risks(net, data.train.patients)
+    return FoldResult(
+        target,
+        model,
+        fold,
+        metrics,
+        len(data.test),
+        patients=list(data.test.patients),
+        risks=risks.tolist(),
+        times=data.test.times.tolist(),
+        events=data.test.events.tolist(),
+        train_median_risk=float(np.median(train_risks)),
+    )

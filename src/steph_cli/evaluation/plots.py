@@ -1,0 +1,75 @@
+"""Kaplan–Meier curves of predicted risk groups and per-cohort C-index bars (``plot`` extra)."""
+
+from pathlib import Path
+
+import numpy as np
+from sksurv.compare import compare_survival
+from sksurv.nonparametric import kaplan_meier_estimator
+from sksurv.util import Surv
+
+from steph_cli.evaluation.folds import FoldResult
+from steph_cli.evaluation.summary import Summary
+from steph_cli.plotting import pyplot
+
+
+def risk_groups(results: list[FoldResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, events, high-risk flag) of every test patient of these folds, each split at
+    the median risk of its own fold's training patients."""
+    times, events, high = [], [], []
+    for r in results:
+        if r.skipped is None and r.train_median_risk is not None:
+            times.extend(r.times)
+            events.extend(r.events)
+            high.extend(np.asarray(r.risks) > r.train_median_risk)
+    return np.asarray(times, float), np.asarray(events, bool), np.asarray(high, bool)
+
+
+def logrank_p(times: np.ndarray, events: np.ndarray, high: np.ndarray) -> float | None:
+    if high.all() or not high.any() or not events.any():
+        return None
+    return float(compare_survival(Surv.from_arrays(events, times), high)[1])
+
+
+def kaplan_meier(results: list[FoldResult], title: str, path: Path) -> float | None:
+    """Save the KM plot; return the log-rank p-value (None when one group is empty)."""
+    plt = pyplot()
+    times, events, high = risk_groups(results)
+    p = logrank_p(times, events, high)
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for flag, label, colour in ((False, "low risk", "tab:blue"), (True, "high risk", "tab:red")):
+        mask = high == flag
+        if mask.any():
+            t, s = kaplan_meier_estimator(events[mask], times[mask])
+            ax.step(t, s, where="post", color=colour, label=f"{label} (n={mask.sum()})")
+    ax.set_xlabel("days")
+    ax.set_ylabel("survival probability")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{title}\nlog-rank p = {p:.3g}" if p is not None else title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return p
+
+
+def cindex_bars(summaries: list[Summary], path: Path) -> None:
+    plt = pyplot()
+    rows = [s for s in summaries if s.metric == "harrell_c" and s.mean is not None]
+    targets = sorted({s.target for s in rows})
+    models = sorted({s.model for s in rows}, key=lambda m: (m != "expert", m))
+    width = 0.8 / max(len(models), 1)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(targets), 3.6))
+    for i, model in enumerate(models):
+        values = {s.target: s for s in rows if s.model == model}
+        xs = [j + i * width for j, t in enumerate(targets) if t in values]
+        ys = [values[t].mean for t in targets if t in values]
+        errs = [values[t].std for t in targets if t in values]
+        ax.bar(xs, ys, width, yerr=errs, label=model, capsize=2)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(targets))], targets)
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_ylabel("Harrell's C (test, mean ± std)")
+    ax.set_ylim(0.3, 1.0)
+    ax.legend(fontsize=7, ncol=min(len(models), 4))
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
