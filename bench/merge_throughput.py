@@ -26,18 +26,9 @@ from steph_cli.merging.options import MergeOptions
 from steph_cli.models.abmil import ABMIL, Architecture, encoder_keys
 from steph_cli.survival.loss import nll_loss
 from steph_cli.training.loop import TrainConfig, fit
+from timing import best_of
 
 D, E, A, T = 1536, 512, 384, 32
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def gemm_two(n: int) -> float:

@@ -26,18 +26,9 @@ from steph_cli.training.loop import TrainConfig, fit
 from steph_cli.workspace import Workspace, bags
 from steph_cli.workspace.features import SlideFeatures, write_features
 from steph_cli.workspace.labels import read_labels
+from timing import best_of
 
 D, E, A, T = 1536, 512, 384, 32
-
-
-def best_of(fn, repeats: int = 3) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def gemm_model(n: int) -> float:

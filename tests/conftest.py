@@ -68,9 +68,8 @@ def tiny_data(tmp_path_factory, tiny_cohorts) -> Path:
     return root
 
 
-@pytest.fixture
-def registered(cli: Cli, tiny_data: Path) -> Cli:
-    """A workspace with the tiny cohorts registered (features copied) and split in 3 folds."""
+def register_tiny(cli: Cli, tiny_data: Path) -> Cli:
+    """Register the tiny cohorts (features copied) and split each in 3 folds."""
     for name in ("AAA", "BBB", "CCC"):
         cli(
             "cohort",
@@ -85,6 +84,11 @@ def registered(cli: Cli, tiny_data: Path) -> Cli:
     return cli
 
 
+@pytest.fixture
+def registered(cli: Cli, tiny_data: Path) -> Cli:
+    return register_tiny(cli, tiny_data)
+
+
 FAST = ["--epochs", "2", "--embed-dim", "16", "--attn-dim", "8", "--accumulate", "4"]
 
 
@@ -92,18 +96,7 @@ FAST = ["--epochs", "2", "--embed-dim", "16", "--attn-dim", "8", "--accumulate",
 def trained_template(tmp_path_factory, tiny_data: Path) -> Path:
     """A workspace with the tiny cohorts split in 3 folds and small experts for every fold."""
     root = tmp_path_factory.mktemp("trained") / "ws"
-    cli = Cli(root)
-    for name in ("AAA", "BBB", "CCC"):
-        cli(
-            "cohort",
-            "add",
-            name,
-            "--labels",
-            str(tiny_data / name / "labels.csv"),
-            "--features",
-            str(tiny_data / name / "features"),
-        )
-        cli("cohort", "split", name, "--folds", "3", "--seed", "0")
+    cli = register_tiny(Cli(root), tiny_data)
     cli("train", "--cancer", "all", *FAST)
     return root
 

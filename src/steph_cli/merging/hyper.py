@@ -32,7 +32,6 @@ from steph_cli.progress import Progress
 from steph_cli.survival.metrics import Metric
 from steph_cli.training.config import TrainConfig
 from steph_cli.training.fold import FoldData
-from steph_cli.training.loop import fit
 from steph_cli.workspace.runs import Run
 
 ACTIVATIONS = {
@@ -172,23 +171,19 @@ def train_steph(
     collapsed: list[int] = []
     start = 1.0  # Σ_K w at the start, by the weight head's initial bias
 
-    def on_epoch(record: dict[str, float]) -> None:
+    def check_collapse(record: dict[str, float]) -> dict[str, float]:
         if record["selected_w"] < COLLAPSE_FRACTION * start:
             collapsed.append(int(record["epoch"]))
-        run.log("epoch", **record)
-        progress.on_epoch(record)
+        return record
 
-    progress.on_start(
-        f"{pool.target.cohort} steph fold {data.fold}", config.epochs * len(data.train)
-    )
-    history = fit(
+    history = data.fit(
         model.trainable(),
-        len(data.train),
-        data.step(forward, config.alpha_u),
+        forward,
         config,
-        item_name=lambda i: f"patient {data.train.patients[i]}",
-        on_step=progress.on_step,
-        on_epoch=on_epoch,
+        run,
+        progress,
+        f"{pool.target.cohort} steph fold {data.fold}",
+        annotate=check_collapse,
     )
     model.eval()
     cindex = data.test_cindex(model)

@@ -22,7 +22,6 @@ from steph_cli.progress import Progress
 from steph_cli.survival.metrics import Metric
 from steph_cli.training import fold as fold_data
 from steph_cli.training.config import TrainConfig
-from steph_cli.training.loop import fit
 from steph_cli.workspace import selection
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.runs import Run
@@ -203,23 +202,18 @@ def _scalar(
     model = ScalarMerge(pool.arch, pool.layout, pool.base, rows, seed=config.seed, head=head)
     model.to(data.device).train()
 
-    def on_epoch(record: dict[str, float]) -> None:
+    def with_weights(record: dict[str, float]) -> dict[str, float]:
         weights = model.weights.detach().cpu().tolist()
-        record = {**record, **{f"w:{n}": w for n, w in zip(pool.names, weights, strict=True)}}
-        run.log("epoch", **record)
-        progress.on_epoch(record)
+        return {**record, **{f"w:{n}": w for n, w in zip(pool.names, weights, strict=True)}}
 
-    progress.on_start(
-        f"{pool.target.cohort} {method.name} fold {data.fold}", config.epochs * len(data.train)
-    )
-    history = fit(
+    history = data.fit(
         model.trainable(),
-        len(data.train),
-        data.step(lambda bag: (model(bag), None, {}), config.alpha_u),
+        lambda bag: (model(bag), None, {}),
         config,
-        item_name=lambda i: f"patient {data.train.patients[i]}",
-        on_step=progress.on_step,
-        on_epoch=on_epoch,
+        run,
+        progress,
+        f"{pool.target.cohort} {method.name} fold {data.fold}",
+        annotate=with_weights,
     )
     model.eval()
     cindex = data.test_cindex(model)

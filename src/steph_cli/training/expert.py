@@ -14,7 +14,6 @@ from steph_cli.progress import Progress
 from steph_cli.survival.bins import TimeBins
 from steph_cli.training import fold as fold_data
 from steph_cli.training.config import ArchOptions, TrainConfig
-from steph_cli.training.loop import fit
 from steph_cli.workspace import settings
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.runs import Run
@@ -67,21 +66,15 @@ def train_expert(
     model.load_state_dict(init.tensors)
     model.to(device).train()
 
-    def on_epoch(record: dict[str, float]) -> None:
-        run.log("epoch", **record)
-        progress.on_epoch(record)
-
     options = {"cohort": cohort, "fold": fold, **config.as_dict(), "architecture": arch.to_json()}
     run.write("config.json", options)
-    progress.on_start(f"{cohort} fold {fold}", config.epochs * len(data.train))
-    history = fit(
+    history = data.fit(
         list(model.named_parameters()),
-        len(data.train),
-        data.step(lambda bag: (model(bag), None, {}), config.alpha_u),
+        lambda bag: (model(bag), None, {}),
         config,
-        item_name=lambda i: f"patient {data.train.patients[i]}",
-        on_step=progress.on_step,
-        on_epoch=on_epoch,
+        run,
+        progress,
+        f"{cohort} fold {fold}",
     )
     model.eval()
     cindex = data.test_cindex(model)

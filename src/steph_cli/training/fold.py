@@ -11,14 +11,17 @@ import numpy as np
 import torch
 
 from steph_cli.models.io import sha256
+from steph_cli.progress import Progress
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
 from steph_cli.survival.loss import nll_loss
 from steph_cli.survival.metrics import Metric, harrell_cindex
-from steph_cli.training.loop import StepFn
+from steph_cli.training.config import TrainConfig
+from steph_cli.training.loop import StepFn, fit
 from steph_cli.workspace import bags, cohorts, settings
 from steph_cli.workspace.labels import Labels
 from steph_cli.workspace.paths import Workspace
+from steph_cli.workspace.runs import Run
 from steph_cli.workspace.splits import read_fold
 
 # A model's forward for training: bag -> (hazard logits [T], extra loss or None, terms to log)
@@ -61,6 +64,35 @@ class FoldData:
             return nll + extra, {"nll": nll.item(), **terms}
 
         return step
+
+    def fit(
+        self,
+        named_params: list[tuple[str, torch.nn.Parameter]],
+        forward: Forward,
+        config: TrainConfig,
+        run: Run,
+        progress: Progress,
+        label: str,
+        annotate: Callable[[dict[str, float]], dict[str, float]] | None = None,
+    ) -> list[dict[str, float]]:
+        """Train on this fold's train bags with the shared loop: progress, and one log line
+        per epoch (``annotate`` may add to or check each epoch's record first)."""
+
+        def on_epoch(record: dict[str, float]) -> None:
+            record = annotate(record) if annotate else record
+            run.log("epoch", **record)
+            progress.on_epoch(record)
+
+        progress.on_start(label, config.epochs * len(self.train))
+        return fit(
+            named_params,
+            len(self.train),
+            self.step(forward, config.alpha_u),
+            config,
+            item_name=lambda i: f"patient {self.train.patients[i]}",
+            on_step=progress.on_step,
+            on_epoch=on_epoch,
+        )
 
     def logits(self, logits_of: Callable[[torch.Tensor], torch.Tensor], patients) -> torch.Tensor:  # type: ignore[no-untyped-def]
         """Hazard logits [patients, T]; the caller sets eval mode."""
