@@ -12,7 +12,7 @@ from steph_cli.cli.common import State, command, emit_json, note, progress
 from steph_cli.demo import workspace as demo_ws
 from steph_cli.demo.synthetic import DEFAULT_CANCERS, SyntheticConfig
 from steph_cli.merging.options import MergeOptions
-from steph_cli.training.config import ArchOptions, TrainConfig
+from steph_cli.training.config import MERGE_LR, ArchOptions, TrainConfig
 
 DEMO_METHODS = ("steph", "ada", "task-arithmetic")
 
@@ -58,9 +58,10 @@ def demo(
     experts = train_cmd.train_all(state, jobs, train_config, ArchOptions())
     for name, k in jobs:
         write_vector(ws, name, k)
+    merge_config = TrainConfig(epochs=epochs, lr=MERGE_LR, seed=config.seed)
     plans = merge_cmd.plan(ws, "all", "all", None, "all", 0)
     merged = {
-        method: merge_cmd.merge_all(state, plans, method, MergeOptions(), train_config)
+        method: merge_cmd.merge_all(state, plans, method, MergeOptions(), merge_config)
         for method in DEMO_METHODS
     }
     if state.json:

@@ -18,7 +18,7 @@ from steph_cli.cli.common import (
     warn,
 )
 from steph_cli.merging.options import HEAD_INITS, WEIGHT_ACTIVATIONS, MergeOptions
-from steph_cli.training.config import TrainConfig
+from steph_cli.training.config import MERGE_LR, TrainConfig
 
 if TYPE_CHECKING:
     from steph_cli.merging.run import MergeResult
@@ -111,7 +111,13 @@ def merge(
         ),
     ] = "target",
     epochs: opt.Epochs = 20,
-    lr: opt.Lr = 1e-4,
+    lr: Annotated[
+        float,
+        typer.Option(
+            help="Peak learning rate of learned merges (10× the experts'; docs/merging.md).",
+            rich_help_panel=opt.TRAIN_PANEL,
+        ),
+    ] = MERGE_LR,
     weight_decay: opt.WeightDecay = 1e-5,
     accumulate: opt.Accumulate = 16,
     warmup_epochs: opt.WarmupEpochs = 1,

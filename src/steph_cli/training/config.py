@@ -21,6 +21,14 @@ class TrainConfig:
         return asdict(self)
 
 
+# Learned merges (steph, ada, ties, iso-c, iso-cts) move the encoder only through a few
+# mixing weights per bag, so at the experts' lr of 1e-4 they barely leave their start in the
+# ~100 updates a small cohort gives. Measured on the demo (docs/merging.md): STEPH's mean
+# C-index over 7 cohorts 0.690 at 1e-4 and 0.710 at 1e-3 (experts 0.694); experts trained at
+# 1e-3 did not improve.
+MERGE_LR = 1e-3
+
+
 @dataclass(frozen=True)
 class ArchOptions:
     """Architecture options; the feature dimension and bins come from the workspace."""
