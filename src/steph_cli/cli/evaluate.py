@@ -183,7 +183,8 @@ def cohort_table(summaries: list["Summary"]):  # type: ignore[no-untyped-def]
     means = []
     for m in models:
         values = [by[(t, m)].mean for t in targets if (t, m) in by and by[(t, m)].mean is not None]
-        means.append(f"{np.mean(values):.3f} ({len(values)} cohorts)" if values else None)
+        cover = "" if len(values) == len(targets) else f" ({len(values)}/{len(targets)})"
+        means.append(f"{np.mean(values):.3f}{cover}" if values else None)
     rows.append(["mean", *means])
     return table("Harrell's C on the test folds, mean ± std over folds", ["cohort", *models], rows)
 

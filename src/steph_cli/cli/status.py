@@ -34,7 +34,8 @@ def show(state: State) -> None:
     rows = []
     for c in inv.cohorts:
         k = len(c.summary.folds)
-        merged = ", ".join(f"{m} {len(f)}/{k}" for m, f in c.merged.items()) or None
+        done = sum(len(f) for f in c.merged.values())
+        merged = f"{done}/{k * len(c.merged)} ({len(c.merged)})" if c.merged else None
         rows.append(
             [
                 c.summary.name,
@@ -47,5 +48,14 @@ def show(state: State) -> None:
                 merged,
             ]
         )
-    columns = ["cohort", "patients", "slides", "events", "folds", "experts", "vectors", "merged"]
+    columns = [
+        "cohort",
+        "patients",
+        "slides",
+        "events",
+        "folds",
+        "experts",
+        "vectors",
+        "merged (methods)",
+    ]
     out.print(table(None, columns, rows))
