@@ -38,8 +38,10 @@ def evaluate(
         typer.Option(help="Folder for Kaplan–Meier plots and the C-index bar chart (PNG)."),
     ] = None,
 ) -> None:
-    """Test metrics per fold and their mean ± std: Harrell's C, Uno's C, time-dependent AUC
-    and integrated Brier score (scikit-survival; IPCW from the fold's train split).
+    """K-fold test metrics of experts and merged models, side by side.
+
+    Per fold: Harrell's C, Uno's C, time-dependent AUC and integrated Brier score
+    (scikit-survival; IPCW from the fold's train split), then mean ± std over folds.
 
     A fold without a model, or a metric that cannot be computed (e.g. no events in the test
     split), is reported as missing with the reason; means say how many folds they cover.
