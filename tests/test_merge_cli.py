@@ -44,19 +44,8 @@ def test_vector_writes_files_and_reports(trained: Cli, tmp_path: Path) -> None:
 
 
 def test_task_arithmetic_merge(trained: Cli) -> None:
-    rows = trained.json(
-        "merge",
-        "--target",
-        "AAA",
-        "--sources",
-        "BBB,CCC",
-        "--method",
-        "task-arithmetic",
-        "--fold",
-        "2",
-        "--gamma",
-        "0.5",
-    )
+    args = ["merge", "--target", "AAA", "--sources", "BBB,CCC", "--method", "task-arithmetic"]
+    rows = trained.json(*args, "--fold", "2", "--gamma", "0.5")
     assert len(rows) == 1 and rows[0]["skipped"] is False
     assert rows[0]["expert_harrell_cindex"] is not None
     ws = trained.workspace
@@ -71,17 +60,7 @@ def test_task_arithmetic_merge(trained: Cli) -> None:
     expected = target[key] + 0.5 * sum(s[key] - init[key] for s in sources)
     torch.testing.assert_close(merged.tensors[key], expected)
     assert torch.equal(merged.tensors["head.weight"], target["head.weight"])  # head kept
-    again = trained.json(
-        "merge",
-        "--target",
-        "AAA",
-        "--sources",
-        "BBB,CCC",
-        "--method",
-        "task-arithmetic",
-        "--fold",
-        "2",
-    )
+    again = trained.json(*args, "--fold", "2")
     assert again[0]["skipped"] is True
 
 
