@@ -49,7 +49,7 @@ def evaluate(
     """
     from steph_cli.evaluation.summary import summarize
 
-    results = evaluate_all(state, target, model, fold, folds)
+    results = evaluate_all(state, target, model, fold, folds, risk_groups=plot is not None)
     summaries, tests = summarize(results), compare(results, baseline)
     if csv_path is not None:
         write_csv(csv_path, results)
@@ -69,7 +69,12 @@ def evaluate(
 
 
 def evaluate_all(
-    state: State, target: str, model: str, fold: int | None = None, folds: str = "all"
+    state: State,
+    target: str,
+    model: str,
+    fold: int | None = None,
+    folds: str = "all",
+    risk_groups: bool = False,
 ) -> list["FoldResult"]:
     """Every (target, model, fold) asked for, with a progress bar; used by `demo` too."""
     from steph_cli import device as devices
@@ -88,7 +93,7 @@ def evaluate_all(
         task = bar.add_task("evaluating", total=len(jobs), info="")
         for name, m, k in jobs:
             bar.update(task, info=f"{name} {m} fold {k}")
-            results.append(lib.evaluate_fold(ws, name, m, k, device))
+            results.append(lib.evaluate_fold(ws, name, m, k, device, risk_groups))
             bar.advance(task)
     for r in results:
         if r.skipped:

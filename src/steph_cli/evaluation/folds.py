@@ -52,8 +52,15 @@ def available_models(ws: Workspace, target: str) -> list[str]:
 
 
 def evaluate_fold(
-    ws: Workspace, target: str, model: str, fold: int, device: torch.device
+    ws: Workspace,
+    target: str,
+    model: str,
+    fold: int,
+    device: torch.device,
+    risk_groups: bool = False,
 ) -> FoldResult:
+    """Metrics of ``model`` on the fold's test patients; with ``risk_groups`` also the median
+    risk of the fold's training patients (a forward pass over them), for Kaplan–Meier plots."""
     path = model_path(ws, target, model, fold)
     if not path.is_file():
         return FoldResult(target, model, fold, skipped=f"no {model} model for fold {fold}")
@@ -76,7 +83,7 @@ def evaluate_fold(
             else Metric(None, why)
         ),
     }
-    train_risks = data.risks(net, data.train.patients)
+    median = float(np.median(data.risks(net, data.train.patients))) if risk_groups else None
     return FoldResult(
         target,
         model,
@@ -87,5 +94,5 @@ def evaluate_fold(
         risks=risks.tolist(),
         times=data.test.times.tolist(),
         events=data.test.events.tolist(),
-        train_median_risk=float(np.median(train_risks)),
+        train_median_risk=median,
     )
