@@ -116,7 +116,7 @@ class Steph(MergedModule):
     def encoder(self, w: torch.Tensor, lam: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         m = len(self.source_vectors)
         coef = torch.cat([w[top], w[top] * lam[top]])
-        return self.base + coef @ self.rows[torch.cat([top, top + m])]
+        return self.base + coef @ self.rows.index_select(0, torch.cat([top, top + m]))
 
     def forward(self, bag: torch.Tensor) -> torch.Tensor:
         w, lam, top = self.mixing(bag)
