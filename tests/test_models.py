@@ -82,6 +82,8 @@ def test_truncated_file_is_refused(tmp_path) -> None:
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(StephError, match="corrupt or truncated safetensors"):
         io.read(path)
+    with pytest.raises(StephError, match="corrupt or truncated safetensors"):
+        io.read_meta(path)  # the header alone is read without torch, and checked too
 
 
 def test_serialisation_is_canonical_and_readable_by_safetensors(tmp_path) -> None:

@@ -43,7 +43,9 @@ def test_train_writes_expert_with_metadata(registered: Cli) -> None:
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["inputs_sha256"]["init"] == meta["init_sha256"]
     assert manifest["seed"] == 0 and manifest["packages"]["torch"]
-    assert registered.json("status")["cohorts"][0]["experts"] == [1]
+    status = registered.json("status")["cohorts"][0]
+    assert status["experts"] == [1]
+    assert status["cindex"] == {"expert": rows[0]["test_harrell_cindex"]}  # last metrics
 
 
 def test_rerun_is_noop_unless_force(registered: Cli) -> None:

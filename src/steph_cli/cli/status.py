@@ -2,7 +2,7 @@
 
 from dataclasses import asdict
 
-from steph_cli.cli.common import State, command, emit_json, note, out, table
+from steph_cli.cli.common import State, command, emit_json, fmt, note, out, table
 from steph_cli.workspace import inventory
 
 
@@ -59,3 +59,13 @@ def show(state: State) -> None:
         "merged (methods)",
     ]
     out.print(table(None, columns, rows))
+    scored = [c for c in inv.cohorts if c.cindex]
+    if scored:
+        models = sorted({m for c in scored for m in c.cindex}, key=lambda m: (m != "expert", m))
+        out.print(
+            table(
+                "last test C-index (Harrell, mean over folds)",
+                ["cohort", *models],
+                [[c.summary.name, *(fmt(c.cindex.get(m)) for m in models)] for c in scored],
+            )
+        )

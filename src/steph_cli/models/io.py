@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
+from safetensors import SafetensorError
 from safetensors.torch import load
 
 from steph_cli import __version__
 from steph_cli.errors import StephError
 from steph_cli.models.abmil import Architecture
+from steph_cli.models.header import read_metadata
 from steph_cli.workspace import atomic
 
 FORMAT_VERSION = "1"
@@ -117,11 +118,7 @@ def _corrupt(path: Path, exc: Exception) -> StephError:
 
 
 def read_meta(path: Path) -> dict[str, str]:
-    try:
-        with safe_open(str(path), framework="pt") as fh:
-            return dict(fh.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise _corrupt(path, exc) from exc
+    return read_metadata(path)
 
 
 def read(path: Path, kind: str | None = None) -> ModelFile:

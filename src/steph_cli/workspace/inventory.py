@@ -1,7 +1,10 @@
 """What a workspace holds: the cohorts and, per cohort, the models derived from them."""
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from steph_cli.models.header import read_metadata
 from steph_cli.workspace import cohorts, settings
 from steph_cli.workspace.paths import Workspace
 
@@ -12,6 +15,8 @@ class CohortInventory:
     experts: list[int]
     vectors: list[int]
     merged: dict[str, list[int]] = field(default_factory=dict)
+    # last recorded test Harrell's C per model, mean over its folds (from the model files)
+    cindex: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -22,12 +27,22 @@ class Inventory:
     cohorts: list[CohortInventory]
 
 
-def _fold_files(directory) -> list[int]:  # type: ignore[no-untyped-def]
+def _fold_files(directory: Path) -> list[int]:
     if not directory.is_dir():
         return []
     return sorted(
         int(p.stem[4:]) for p in directory.glob("fold*.safetensors") if p.stem[4:].isdigit()
     )
+
+
+def _mean_cindex(paths: list[Path]) -> float | None:
+    values = []
+    for path in paths:
+        raw = read_metadata(path).get("test_metrics")
+        value = json.loads(raw).get("harrell_cindex") if raw else None
+        if value is not None:
+            values.append(value)
+    return sum(values) / len(values) if values else None
 
 
 def take(ws: Workspace) -> Inventory:
@@ -39,12 +54,17 @@ def take(ws: Workspace) -> Inventory:
             if merged_dir.is_dir()
             else {}
         )
+        experts = _fold_files(ws.expert_file(name, 0).parent)
+        files = {"expert": [ws.expert_file(name, k) for k in experts]}
+        files |= {m: [ws.merged_file(name, m, k) for k in f] for m, f in merged.items()}
+        cindex = {m: c for m, paths in files.items() if (c := _mean_cindex(paths)) is not None}
         rows.append(
             CohortInventory(
                 cohorts.summarize(ws, name),
-                _fold_files(ws.expert_file(name, 0).parent),
+                experts,
                 _fold_files(ws.vector_file(name, 0).parent),
                 merged,
+                cindex,
             )
         )
     return Inventory(str(ws.root), settings.load(ws), ws.init_file.is_file(), rows)

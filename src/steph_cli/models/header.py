@@ -1,0 +1,28 @@
+"""The metadata of a safetensors file, read from its header alone (no torch import).
+
+The layout is an 8-byte little-endian header length, then that many bytes of JSON whose
+``__metadata__`` entry holds the string metadata; ``steph status`` reads it for every model.
+"""
+
+import json
+import struct
+from pathlib import Path
+
+from steph_cli.errors import StephError
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            if length > path.stat().st_size - 8:
+                raise ValueError(f"header of {length} bytes in a {path.stat().st_size}-byte file")
+            header = json.loads(fh.read(length))
+    except (OSError, struct.error, ValueError) as exc:
+        raise StephError(
+            f"{path}: corrupt or truncated safetensors file ({exc}); delete it and rebuild it "
+            "(e.g. with --force)"
+        ) from exc
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return dict(meta) if isinstance(meta, dict) else {}
