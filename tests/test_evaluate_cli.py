@@ -2,6 +2,7 @@
 
 import csv
 import itertools
+import json
 from pathlib import Path
 
 import h5py
@@ -51,6 +52,24 @@ def test_evaluate_one_target(merged: Cli, tmp_path: Path) -> None:
     assert {r["metric"] for r in rows} >= {"harrell_c", "uno_c", "td_auc", "ibs"}
     table = merged("evaluate", "--target", "AAA").stdout
     assert "Harrell's C" in table and "steph" in table and "Wilcoxon" in table
+
+
+def test_evaluation_is_recorded_and_reproducible(merged: Cli) -> None:
+    runs = merged.workspace / "runs"
+    first = merged.json("evaluate", "--target", "AAA", "--model", "expert,steph")
+    second = merged.json("evaluate", "--target", "AAA", "--model", "expert,steph")
+    assert first == second
+    recorded = sorted(runs.glob("*-evaluate-AAA*"))
+    assert len(recorded) == 2
+    metrics = [(d / "metrics.json").read_bytes() for d in recorded]
+    assert metrics[0] == metrics[1]  # same models, same bytes
+    assert json.loads(metrics[0]) == first
+    manifest = json.loads((recorded[0] / "manifest.json").read_text())
+    ws = Workspace(merged.workspace)
+    from steph_cli.models.io import sha256
+
+    assert manifest["inputs_sha256"]["AAA/steph/fold1"] == sha256(ws.merged_file("AAA", "steph", 1))
+    assert manifest["inputs_sha256"]["AAA/labels"] == sha256(ws.labels_file("AAA"))
 
 
 def test_expert_cindex_matches_training_record(merged: Cli) -> None:

@@ -73,4 +73,6 @@ def demo(
         )
         return
     status_cmd.show(state)
-    evaluate_cmd.report(evaluate_cmd.evaluate_all(state, "all", "all"), "expert")
+    results = evaluate_cmd.evaluate_all(state, "all", "all")
+    options = {"target": "all", "model": "all", "baseline": "expert"}
+    evaluate_cmd.show(*evaluate_cmd.conclude(state, results, options, "expert")[:2])

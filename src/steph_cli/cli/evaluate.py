@@ -47,23 +47,16 @@ def evaluate(
     split), is reported as missing with the reason; means say how many folds they cover.
     Every model is compared with --baseline on the same folds (Wilcoxon signed-rank).
     """
-    from steph_cli.evaluation.summary import summarize
-
     results = evaluate_all(state, target, model, fold, folds, risk_groups=plot is not None)
-    summaries, tests = summarize(results), compare(results, baseline)
+    options = {"target": target, "model": model, "fold": fold, "folds": folds, "baseline": baseline}
+    summaries, tests, content = conclude(state, results, options, baseline)
     if csv_path is not None:
         write_csv(csv_path, results)
         note(state, f"wrote {csv_path}")
     if plot is not None:
         draw(state, plot, results, summaries)
     if state.json:
-        emit_json(
-            {
-                "folds": [fold_json(r) for r in results],
-                "summary": [s.__dict__ for s in summaries],
-                "paired": [t.__dict__ for t in tests],
-            }
-        )
+        emit_json(content)
         return
     show(summaries, tests)
 
@@ -107,10 +100,20 @@ def compare(results: list["FoldResult"], baseline: str) -> list["Paired"]:
     return [paired(results, m, baseline) for m in sorted({r.model for r in results} - {baseline})]
 
 
-def report(results: list["FoldResult"], baseline: str) -> None:
+def conclude(
+    state: State, results: list["FoldResult"], options: dict[str, object], baseline: str
+) -> tuple[list["Summary"], list["Paired"], dict[str, object]]:
+    """Fold means, paired tests and the run record (metrics.json + manifest); `demo` too."""
+    from steph_cli.evaluation import record
     from steph_cli.evaluation.summary import summarize
+    from steph_cli.workspace import settings
 
-    show(summarize(results), compare(results, baseline))
+    summaries, tests = summarize(results), compare(results, baseline)
+    content = record.payload(results, summaries, tests)
+    seed = state.seed if state.seed is not None else settings.load(state.ws).seed
+    run_dir = record.record(state.ws, results, content, options, seed)
+    note(state, f"run recorded in {run_dir}")
+    return summaries, tests, content
 
 
 def show(summaries: list["Summary"], tests: list["Paired"]) -> None:
@@ -119,17 +122,6 @@ def show(summaries: list["Summary"], tests: list["Paired"]) -> None:
     out.print(model_table(targets[0], summaries) if len(targets) == 1 else cohort_table(summaries))
     if tests:
         out.print(paired_table(tests))
-
-
-def fold_json(r: "FoldResult") -> dict[str, object]:
-    return {
-        "target": r.target,
-        "model": r.model,
-        "fold": r.fold,
-        "skipped": r.skipped,
-        "n_test": r.n_test,
-        "metrics": {k: v.as_dict() for k, v in r.metrics.items()},
-    }
 
 
 def _cell(s: "Summary", best: bool) -> str:
