@@ -8,16 +8,10 @@ from typing import Annotated
 
 import typer
 
-from steph_cli.cli import completion
-
 TRAIN_PANEL = "Training (METHOD §2 defaults)"
 
 Fold = Annotated[int | None, typer.Option(help="One fold.")]
 Folds = Annotated[str, typer.Option(help="all, or fold numbers like 0,2,4.")]
-Force = Annotated[bool, typer.Option(help="Redo work whose output already exists.")]
-CancerOrAll = Annotated[
-    str, typer.Option(help="Cohort, or all.", autocompletion=completion.cohorts_or_all)
-]
 Epochs = Annotated[int, typer.Option(min=1, rich_help_panel=TRAIN_PANEL)]
 Lr = Annotated[float, typer.Option(help="Peak learning rate.", rich_help_panel=TRAIN_PANEL)]
 WeightDecay = Annotated[

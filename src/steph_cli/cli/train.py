@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from steph_cli.cli import completion
 from steph_cli.cli import options as opt
 from steph_cli.cli.common import (
     State,
@@ -28,7 +29,7 @@ def train(
     state: State,
     cancer: Annotated[
         str,
-        typer.Option(help="Cohort to train, or all.", autocompletion=opt.completion.cohorts_or_all),
+        typer.Option(help="Cohort to train, or all.", autocompletion=completion.cohorts_or_all),
     ],
     fold: opt.Fold = None,
     folds: opt.Folds = "all",

@@ -80,7 +80,6 @@ class Steph(MergedModule):
         super().__init__(arch, layout, seed, head)
         m = len(source_vectors)
         self.k = min(options.top_k, m)
-        self.activation_name = options.weight_activation
         self.register_buffer("base", base.detach().clone())
         self.register_buffer("target_vector", target_vector.detach().clone())
         self.register_buffer("source_vectors", source_vectors.detach().clone())

@@ -8,10 +8,6 @@ import numpy as np
 import torch
 
 
-def hazards(logits: torch.Tensor) -> torch.Tensor:
-    return torch.sigmoid(logits)
-
-
 def survival(logits: torch.Tensor) -> torch.Tensor:
     """S_j = prod_{i<=j} (1 - h_i): probability of surviving through bin j ([..., T])."""
     return torch.cumprod(1.0 - torch.sigmoid(logits), dim=-1)

@@ -20,14 +20,6 @@ from steph_cli.workspace.paths import validate_slide_id
 
 FEATURES = "features"
 COORDS = "coords"
-ATTRIBUTES = (
-    "patch_size",
-    "patch_size_level0",
-    "level0_magnification",
-    "target_magnification",
-    "encoder",
-    "name",
-)
 
 
 @dataclass
