@@ -18,6 +18,7 @@ from steph_cli.merging.options import MergeOptions
 from steph_cli.merging.pool import Pool, load_pool
 from steph_cli.models import io
 from steph_cli.models.abmil import ABMIL
+from steph_cli.models.header import recorded_cindex
 from steph_cli.progress import Progress
 from steph_cli.survival.metrics import Metric
 from steph_cli.training import fold as fold_data
@@ -46,23 +47,16 @@ class MergeResult:
     notes: list[str] = field(default_factory=list)  # warnings for the user, e.g. collapse
 
 
-def _expert_cindex(ws: Workspace, target: str, fold: int) -> float | None:
-    meta = io.read_meta(ws.expert_file(target, fold))
-    value = io.ModelFile({}, meta).json("test_metrics") or {}
-    return value.get("harrell_cindex")  # type: ignore[union-attr]
-
-
 def _existing(ws: Workspace, path: Path, target: str, method: str, fold: int) -> MergeResult:
     model = io.ModelFile({}, io.read_meta(path))
-    metrics = model.json("test_metrics") or {}
     return MergeResult(
         target,
         method,
         fold,
         path,
         skipped=True,
-        test_cindex=metrics.get("harrell_cindex"),  # type: ignore[union-attr]
-        expert_cindex=_expert_cindex(ws, target, fold),
+        test_cindex=recorded_cindex(path),
+        expert_cindex=recorded_cindex(ws.expert_file(target, fold)),
         sources=list(model.json("sources") or []),  # type: ignore[arg-type]
         source_stats=dict(model.json("source_stats") or {}),  # type: ignore[arg-type]
     )
@@ -169,7 +163,7 @@ def merge(
         skipped=False,
         test_cindex=cindex.value,
         test_cindex_reason=cindex.reason,
-        expert_cindex=_expert_cindex(ws, target, fold),
+        expert_cindex=recorded_cindex(ws.expert_file(target, fold)),
         seconds=time.time() - started,
         run_dir=run.directory,
         sources=pool.names,

@@ -26,3 +26,9 @@ def read_metadata(path: Path) -> dict[str, str]:
         ) from exc
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     return dict(meta) if isinstance(meta, dict) else {}
+
+
+def recorded_cindex(path: Path) -> float | None:
+    """The test Harrell's C stored in a model file's ``test_metrics`` when it was made."""
+    raw = read_metadata(path).get("test_metrics")
+    return json.loads(raw).get("harrell_cindex") if raw else None

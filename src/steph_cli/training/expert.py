@@ -10,6 +10,7 @@ from steph_cli.errors import StephError
 from steph_cli.models import init as model_init
 from steph_cli.models import io
 from steph_cli.models.abmil import ABMIL
+from steph_cli.models.header import recorded_cindex
 from steph_cli.progress import Progress
 from steph_cli.survival.bins import TimeBins
 from steph_cli.training import fold as fold_data
@@ -51,10 +52,8 @@ def train_expert(
     progress = progress or Progress()
     out_path = ws.expert_file(cohort, fold)
     if out_path.is_file() and not force:
-        meta = io.read_meta(out_path)
-        metrics = io.ModelFile({}, meta).json("test_metrics") or {}
         return ExpertResult(
-            cohort, fold, out_path, skipped=True, test_cindex=metrics.get("harrell_cindex")
+            cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
         )
     data = fold_data.load(ws, cohort, fold, device)
     arch = arch_options.build(data.store.dim, data.bins.count)

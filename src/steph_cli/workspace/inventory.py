@@ -1,10 +1,9 @@
 """What a workspace holds: the cohorts and, per cohort, the models derived from them."""
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from steph_cli.models.header import read_metadata
+from steph_cli.models.header import recorded_cindex
 from steph_cli.workspace import cohorts, settings
 from steph_cli.workspace.paths import Workspace
 
@@ -36,12 +35,7 @@ def _fold_files(directory: Path) -> list[int]:
 
 
 def _mean_cindex(paths: list[Path]) -> float | None:
-    values = []
-    for path in paths:
-        raw = read_metadata(path).get("test_metrics")
-        value = json.loads(raw).get("harrell_cindex") if raw else None
-        if value is not None:
-            values.append(value)
+    values = [v for path in paths if (v := recorded_cindex(path)) is not None]
     return sum(values) / len(values) if values else None
 
 
