@@ -6,6 +6,7 @@ against the same θ_init.
 """
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -33,17 +34,18 @@ class Pool:
     target: Member
     sources: list[Member]
 
-    @property
+    # Flattened and stacked once per pool (every method reads them; P is ~1M per row).
+    @cached_property
     def base(self) -> torch.Tensor:
         """θ_init's encoder, flattened [P]."""
         return self.layout.flatten(self.init)
 
-    @property
+    @cached_property
     def target_vector(self) -> torch.Tensor:
         """τ_t [P]."""
         return self.layout.flatten(self.target.state) - self.base
 
-    @property
+    @cached_property
     def source_vectors(self) -> torch.Tensor:
         """τ_s stacked [M, P] (source order as given)."""
         return self.layout.stack([m.state for m in self.sources]) - self.base
