@@ -40,9 +40,10 @@ ACTIVATIONS = {
     "sigmoid": (torch.sigmoid, lambda y: math.log(y / (1 - y))),
 }
 LAST_LAYER_SCALE = 0.1
-# An epoch whose mean Σ_{i∈K} w_i is below this share of its start has collapsed: the merge
-# adds under 1% of a task vector to θ_init (exact zeros only happen with a ReLU output).
-COLLAPSE_FRACTION = 0.01
+# An epoch whose mean Σ_{i∈K} w_i is below this has collapsed: the merge adds under 1% of one
+# task vector to θ_init (by default the weights start summing to 1; exact zeros only happen
+# with a ReLU output).
+COLLAPSE_BELOW = 0.01
 
 
 def mlp(embed_dim: int, outputs: int, dropout: float = 0.25) -> nn.Sequential:
@@ -168,10 +169,9 @@ def train_steph(
         return logits, extra, terms
 
     collapsed: list[int] = []
-    start = 1.0  # Σ_K w at the start, by the weight head's initial bias
 
     def check_collapse(record: dict[str, float]) -> dict[str, float]:
-        if record["selected_w"] < COLLAPSE_FRACTION * start:
+        if record["selected_w"] < COLLAPSE_BELOW:
             collapsed.append(int(record["epoch"]))
         return record
 

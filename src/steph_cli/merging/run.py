@@ -116,7 +116,7 @@ def merge(
         if extra_meta["collapsed_epochs"]:
             notes.append(
                 f"{target} fold {fold}: the merging weights collapsed (selected weights summed "
-                f"to under 1% of their start in epochs {extra_meta['collapsed_epochs']}): the "
+                f"to under 0.01 of a task vector in epochs {extra_meta['collapsed_epochs']}): the "
                 "merged encoder is θ_init and the model only a head on its features. Use "
                 "--weight-activation softplus, --beta-w 0, --head-init target or a lower --lr"
             )
