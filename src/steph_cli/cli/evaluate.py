@@ -72,6 +72,8 @@ def evaluate_all(
     """Every (target, model, fold) asked for, with a progress bar; used by `demo` too."""
     from steph_cli import device as devices
     from steph_cli.evaluation import folds as lib
+    from steph_cli.training import fold as fold_data
+    from steph_cli.training.fold import FoldData
     from steph_cli.workspace import selection
 
     ws = state.ws
@@ -82,11 +84,15 @@ def evaluate_all(
         for k in selection.folds(ws, name, fold, folds):
             jobs.extend((name, m, k) for m in models)
     results = []
+    loaded: dict[tuple[str, int], FoldData] = {}  # one load per fold, shared by its models
     with progress(state) as bar:
         task = bar.add_task("evaluating", total=len(jobs), info="")
         for name, m, k in jobs:
             bar.update(task, info=f"{name} {m} fold {k}")
-            results.append(lib.evaluate_fold(ws, name, m, k, device, risk_groups))
+            if lib.model_path(ws, name, m, k).is_file() and (name, k) not in loaded:
+                loaded[(name, k)] = fold_data.load(ws, name, k, device)
+            data = loaded.get((name, k))
+            results.append(lib.evaluate_fold(ws, name, m, k, device, risk_groups, data))
             bar.advance(task)
     for r in results:
         if r.skipped:

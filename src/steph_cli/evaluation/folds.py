@@ -58,14 +58,16 @@ def evaluate_fold(
     fold: int,
     device: torch.device,
     risk_groups: bool = False,
+    data: fold_data.FoldData | None = None,
 ) -> FoldResult:
     """Metrics of ``model`` on the fold's test patients; with ``risk_groups`` also the median
-    risk of the fold's training patients (a forward pass over them), for Kaplan–Meier plots."""
+    risk of the fold's training patients (a forward pass over them), for Kaplan–Meier plots.
+    ``data`` lets several models of one fold share its loaded bags and labels."""
     path = model_path(ws, target, model, fold)
     if not path.is_file():
         return FoldResult(target, model, fold, skipped=f"no {model} model for fold {fold}")
     net, _ = load_model(path, device)
-    data = fold_data.load(ws, target, fold, device)
+    data = data or fold_data.load(ws, target, fold, device)
     logits = data.logits(net, data.test.patients)
     risks = curves.risk(logits).cpu().numpy().astype(np.float64)
     surv = curves.survival(logits).cpu().numpy()
