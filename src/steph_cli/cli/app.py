@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from steph_cli import __version__
-from steph_cli.cli import cohort, demo, evaluate, merge, predict, status, train, vector
+from steph_cli.cli import cohort, demo, evaluate, extract, merge, predict, status, train, vector
 from steph_cli.cli.common import (
     DeviceOpt,
     JsonOpt,
@@ -61,6 +61,7 @@ def root(
 
 
 app.add_typer(cohort.app, name="cohort")
+app.command("extract", epilog=extract.EPILOG)(extract.extract)
 app.command("train")(train.train)
 app.command("vector")(vector.vector)
 app.command("merge")(merge.merge)

@@ -74,6 +74,36 @@ def add_cohort(
     return labels
 
 
+def import_features(
+    ws: Workspace, name: str, source: Path, link: bool = False, force: bool = False
+) -> tuple[list[feature_store.FeatureFile], int]:
+    """Import CLAM/TRIDENT/UNI2-h-features HDF5 files found under ``source`` (recursively).
+
+    A TRIDENT output folder nests its files (``20x_256px_0px_overlap/features_uni_v2/``), so the
+    search recurses; the slide id is the file name without ``.h5``. Every file is validated
+    before any is copied. Returns the imported files and how many existing ones were kept.
+    """
+    validate_name(name)
+    source = Path(source)
+    if not source.is_dir():
+        raise StephError(f"--from {source}: no such directory")
+    paths = sorted(p for p in source.rglob("*") if p.suffix in (".h5", ".hdf5") and p.is_file())
+    if not paths:
+        raise StephError(f"--from {source}: no .h5 feature files found (searched recursively)")
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in seen:
+            raise StephError(f"{path} and {seen[path.stem]} are both slide {path.stem}")
+        seen[path.stem] = path
+    files, dim = feature_store.scan(paths)
+    assert dim is not None
+    ws_settings.set_feature_dim(ws, dim, str(source))
+    dest = ws.features_dir(name)
+    kept = [f for f in files if not force and (dest / f"{f.slide_id}.h5").exists()]
+    feature_store.install([f for f in files if f not in kept], dest, link)
+    return [f for f in files if f not in kept], len(kept)
+
+
 def write_folds(ws: Workspace, cohort: str, folds: list[ws_splits.Fold]) -> None:
     for old in ws.folds(cohort):
         if old >= len(folds):

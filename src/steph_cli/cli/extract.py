@@ -1,0 +1,277 @@
+"""``steph extract``: whole-slide images to patch features, or an import of existing ones."""
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from steph_cli.cli import completion
+from steph_cli.cli.common import State, command, emit_json, err, note, out, progress, table, warn
+from steph_cli.errors import RunFailedError, StephError
+
+if TYPE_CHECKING:
+    from steph_cli.slides.extract import ExtractHooks, ExtractReport
+
+ENCODER_PANEL = "Encoder"
+PATCH_PANEL = "Tissue and patches"
+ENCODER_NAMES = ("uni2-h", "uni", "virchow2", "conch-v1.5", "resnet50-trunc", "custom")
+EPILOG = (
+    "Examples:\n\n"
+    "steph extract --cancer LUSC --slides /data/lusc --encoder uni2-h "
+    "--weights uni2-h.safetensors\n\n"
+    "steph extract --cancer LUSC --slides /data/lusc --encoder custom "
+    "--timm-name vit_small_patch16_224 --weights vits.safetensors --preview previews/\n\n"
+    "steph extract --cancer LUSC --from /data/trident/20x_256px_0px_overlap/features_uni_v2"
+)
+
+
+def _encoder_names(incomplete: str) -> list[str]:
+    return [n for n in ENCODER_NAMES if n.startswith(incomplete)]
+
+
+def _threshold(value: str) -> str:
+    if value != "otsu" and not (value.isdigit() and 0 <= int(value) <= 255):
+        raise typer.BadParameter("use otsu or a saturation value 0-255")
+    return value
+
+
+def default_workers() -> int:
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+@command
+def extract(
+    state: State,
+    cancer: Annotated[
+        str, typer.Option(help="Cohort the features belong to.", autocompletion=completion.cohorts)
+    ],
+    slides: Annotated[
+        Path | None, typer.Option(help="Folder of slides (.svs, .ndpi, .mrxs, .tiff, ...).")
+    ] = None,
+    from_: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="Import CLAM/TRIDENT/UNI2-h-features .h5 files found under this folder."
+        ),
+    ] = None,
+    encoder: Annotated[
+        str,
+        typer.Option(
+            help=f"Patch encoder: {', '.join(ENCODER_NAMES)}.",
+            autocompletion=_encoder_names,
+            rich_help_panel=ENCODER_PANEL,
+        ),
+    ] = "uni2-h",
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Local encoder checkpoint (.safetensors, or a torch file read weights-only).",
+            rich_help_panel=ENCODER_PANEL,
+        ),
+    ] = None,
+    timm_name: Annotated[
+        str | None,
+        typer.Option(help="timm architecture for --encoder custom.", rich_help_panel=ENCODER_PANEL),
+    ] = None,
+    timm_kwargs: Annotated[
+        str | None,
+        typer.Option(
+            help="JSON keyword arguments for timm.create_model (custom encoder).",
+            rich_help_panel=ENCODER_PANEL,
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Tiles per encoder batch.", rich_help_panel=ENCODER_PANEL)
+    ] = 64,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="DataLoader processes reading tiles \\[default: min(4, CPUs - 1)].",
+            rich_help_panel=ENCODER_PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    mag: Annotated[
+        float,
+        typer.Option(help="Target magnification (10 / µm per pixel).", rich_help_panel=PATCH_PANEL),
+    ] = 20.0,
+    patch_size: Annotated[
+        int, typer.Option(min=8, help="Patch side in pixels at --mag.", rich_help_panel=PATCH_PANEL)
+    ] = 256,
+    overlap: Annotated[
+        int, typer.Option(min=0, help="Overlap in pixels at --mag.", rich_help_panel=PATCH_PANEL)
+    ] = 0,
+    min_tissue: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Keep patches with at least this tissue fraction.",
+            rich_help_panel=PATCH_PANEL,
+        ),
+    ] = 0.5,
+    tissue_threshold: Annotated[
+        str,
+        typer.Option(
+            help="Saturation threshold: otsu or a value 0-255.",
+            callback=_threshold,
+            rich_help_panel=PATCH_PANEL,
+        ),
+    ] = "otsu",
+    mpp: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Microns per pixel of level 0, overriding the slides' metadata.",
+            rich_help_panel=PATCH_PANEL,
+        ),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="Slide reader: auto, openslide or tiffslide.")
+    ] = "auto",
+    preview: Annotated[
+        Path | None,
+        typer.Option(help="Save SLIDE_ID.png here: thumbnail, tissue contour, patch grid."),
+    ] = None,
+    link: Annotated[
+        bool, typer.Option(help="With --from: symlink the files instead of copying.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Redo slides (or re-import files) that already have features.")
+    ] = False,
+) -> None:
+    """Whole-slide images → patch features: features/NAME/SLIDE_ID.h5 (CLAM/TRIDENT layout).
+
+    Per slide: tissue segmentation on a low-resolution view, a patch grid at --mag read from
+    the best pyramid level, the encoder on each batch of tiles, one HDF5 file. Finished slides
+    are skipped, a slide without tissue gets an empty file, and a failing slide is reported
+    while the others go on (exit 1 at the end). Weights are read from local disk only.
+    """
+    if (slides is None) == (from_ is None):
+        raise StephError("give either --slides DIR (extract) or --from DIR (import)")
+    if from_ is not None:
+        _import(state, cancer, from_, link, force)
+        return
+    assert slides is not None
+    from steph_cli import device as devices
+    from steph_cli.slides import encoders
+    from steph_cli.slides import extract as lib
+    from steph_cli.slides.patching import PatchOptions
+    from steph_cli.slides.reader import slide_files
+    from steph_cli.slides.tissue import TissueOptions
+
+    paths = slide_files(slides)
+    device = devices.resolve(state.device)
+    model = encoders.load_encoder(encoder, weights, timm_name, timm_kwargs)
+    threshold = None if tissue_threshold == "otsu" else int(tissue_threshold)
+    options = lib.ExtractOptions(
+        patches=PatchOptions(mag, patch_size, overlap, min_tissue),
+        tissue=TissueOptions(threshold=threshold),
+        mpp=mpp,
+        backend=backend,
+        batch_size=batch_size,
+        workers=default_workers() if workers is None else workers,
+        force=force,
+        preview=preview,
+    )
+    note(
+        state,
+        f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {device}, "
+        f"{options.workers} reader process(es)",
+    )
+    with _progress(state, len(paths)) as hooks:
+        report = lib.extract(state.ws, cancer, paths, model, device, options, hooks, weights)
+    _report(state, report)
+
+
+@contextlib.contextmanager
+def _progress(state: State, n_slides: int) -> Iterator["ExtractHooks"]:
+    """Two bars: slides overall, and the tiles of the slide being encoded."""
+    from steph_cli.slides.extract import SKIPPED, ExtractHooks
+
+    with progress(state) as bar:
+        slides_task = bar.add_task("slides", total=n_slides, info="")
+        tiles_task = bar.add_task("tiles", total=None, info="")
+
+        def on_slide(slide_id: str, tiles: int) -> None:
+            bar.update(slides_task, info=slide_id)
+            bar.reset(tiles_task, total=tiles, info=slide_id)
+
+        def on_result(result: object) -> None:
+            bar.advance(slides_task)
+            if getattr(result, "status", None) == SKIPPED:
+                note(state, f"{result.slide_id}: features exist, skipped (use --force to redo)")  # type: ignore[attr-defined]
+
+        yield ExtractHooks(on_slide, lambda n: bar.advance(tiles_task, n), on_result)
+
+
+def _report(state: State, report: "ExtractReport") -> None:
+    from steph_cli.slides.extract import EMPTY, FAILED
+
+    failed = [r for r in report.results if r.status == FAILED]
+    if state.json:
+        emit_json(
+            {
+                "slides": [
+                    {
+                        "slide_id": r.slide_id,
+                        "path": str(r.path),
+                        "status": r.status,
+                        "patches": r.patches,
+                        "seconds": round(r.seconds, 3),
+                        "message": r.message,
+                    }
+                    for r in report.results
+                ],
+                "run": str(report.run_dir),
+            }
+        )
+    else:
+        rows = [[r.slide_id, r.status, r.patches, f"{r.seconds:.1f}"] for r in report.results]
+        total = sum(r.patches for r in report.results)
+        seconds = sum(r.seconds for r in report.results)
+        ok = f"{len(report.results) - len(failed)} ok" + (
+            f", {len(failed)} failed" if failed else ""
+        )
+        rows.append(["total", ok, total, f"{seconds:.1f}"])
+        out.print(table(None, ["slide", "status", "patches", "s"], rows))
+        for r in report.results:
+            if r.status == EMPTY:
+                warn(f"{r.slide_id}: {r.message}")
+    if failed:
+        for r in failed:
+            err.print(f"[red]failed:[/] {r.slide_id} ({r.path}): {r.message}", soft_wrap=True)
+        raise RunFailedError(
+            f"{len(failed)} of {len(report.results)} slide(s) failed; the others were written. "
+            "Fix them and rerun: finished slides are skipped"
+        )
+
+
+def _import(state: State, cancer: str, source: Path, link: bool, force: bool) -> None:
+    from steph_cli.workspace import cohorts
+
+    files, kept = cohorts.import_features(state.ws, cancer, source, link=link, force=force)
+    if state.json:
+        emit_json(
+            {
+                "imported": [
+                    {
+                        "slide_id": f.slide_id,
+                        "patches": f.n_patches,
+                        "dim": f.dim,
+                        "source": str(f.path),
+                    }
+                    for f in files
+                ],
+                "kept_existing": kept,
+            }
+        )
+        return
+    rows = [[f.slide_id, f.n_patches, f.dim, str(f.path)] for f in files]
+    out.print(table(f"imported into features/{cancer}", ["slide", "patches", "dim", "from"], rows))
+    if kept:
+        note(state, f"{kept} slide(s) already had features and were kept (use --force to replace)")

@@ -1,0 +1,270 @@
+"""Slides to feature files: segment, patch, encode, write one HDF5 per slide.
+
+Each slide is independent: a finished one is skipped on the next run (its file is written
+atomically, so "exists" means "complete"), a failing one is recorded and the rest go on, and a
+slide without tissue gets an empty (0, D) file and a warning instead of an error.
+"""
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from steph_cli import __version__
+from steph_cli.errors import StephError
+from steph_cli.slides.encoders import Encoder
+from steph_cli.slides.patching import PatchGrid, PatchOptions, Tiles, plan
+from steph_cli.slides.preview import save_preview
+from steph_cli.slides.reader import Slide
+from steph_cli.slides.tissue import TissueOptions, segment_slide
+from steph_cli.workspace import features as feature_store
+from steph_cli.workspace import settings as ws_settings
+from steph_cli.workspace.paths import Workspace, validate_name, validate_slide_id
+from steph_cli.workspace.runs import Run
+
+DONE, SKIPPED, EMPTY, FAILED = "done", "skipped", "empty", "failed"
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    patches: PatchOptions = field(default_factory=PatchOptions)
+    tissue: TissueOptions = field(default_factory=TissueOptions)
+    mpp: float | None = None  # overrides every slide's metadata
+    backend: str = "auto"
+    batch_size: int = 64
+    workers: int = 0
+    force: bool = False
+    preview: Path | None = None
+
+
+@dataclass
+class SlideResult:
+    slide_id: str
+    path: Path
+    status: str
+    patches: int = 0
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class ExtractHooks:
+    """How a front end follows the work: a slide starts (id, tiles), tiles are encoded, it ends."""
+
+    on_slide: Callable[[str, int], None] = lambda slide_id, tiles: None
+    on_tiles: Callable[[int], None] = lambda n: None
+    on_result: Callable[[SlideResult], None] = lambda result: None
+
+
+@dataclass
+class ExtractReport:
+    results: list[SlideResult] = field(default_factory=list)
+    run_dir: Path | None = None
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+
+def slide_ids(paths: list[Path]) -> dict[str, Path]:
+    """Slide id = file name without its suffix; two files with one id are refused."""
+    ids: dict[str, Path] = {}
+    for path in paths:
+        sid = validate_slide_id(path.stem, str(path))
+        if sid in ids:
+            raise StephError(f"{path} and {ids[sid]} would both be slide {sid}; rename one")
+        ids[sid] = path
+    return ids
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager[None]:
+    """bf16 (fp16 where bf16 is unsupported) on GPUs; exact float32 on the CPU."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def encode(
+    encoder: Encoder,
+    tiles: Tiles,
+    device: torch.device,
+    options: ExtractOptions,
+    on_tiles: Callable[[int], None],
+) -> np.ndarray:
+    """Features [N, D] float32 of all tiles, in grid order, batched through a DataLoader."""
+    loader = DataLoader(
+        tiles,
+        batch_size=options.batch_size,
+        num_workers=options.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+    )
+    out = np.empty((len(tiles), encoder.dim), dtype=np.float32)
+    start = 0
+    with torch.inference_mode(), autocast(device):
+        for batch in loader:
+            feats = encoder(batch.to(device, non_blocking=True)).float().cpu().numpy()
+            out[start : start + len(feats)] = feats
+            start += len(feats)
+            on_tiles(len(feats))
+    return out
+
+
+def attributes(
+    slide_id: str, slide: Slide, grid: PatchGrid, encoder: Encoder, options: ExtractOptions
+) -> dict[str, object]:
+    """CLAM/TRIDENT attributes, plus what it takes to redo the extraction."""
+    return {
+        "patch_size": grid.patch_size,
+        "patch_size_level0": grid.patch_size_level0,
+        "level0_magnification": round(grid.level0_magnification, 4),
+        "target_magnification": grid.target_magnification,
+        "encoder": encoder.spec.name if encoder.spec.name != "custom" else encoder.spec.timm_name,
+        "name": slide_id,
+        "mpp": slide.mpp,
+        "overlap": options.patches.overlap,
+        "min_tissue": options.patches.min_tissue,
+        "steph_version": __version__,
+    }
+
+
+def extract_slide(
+    out: Path,
+    slide_id: str,
+    path: Path,
+    encoder: Encoder,
+    device: torch.device,
+    options: ExtractOptions,
+    hooks: ExtractHooks,
+) -> SlideResult:
+    """Segment, patch, encode and write one slide; raises on failure."""
+    started = time.perf_counter()
+    with Slide(path, mpp=options.mpp, backend=options.backend) as slide:
+        tissue = segment_slide(slide, options.tissue)
+        grid = plan(slide, tissue, options.patches)
+        if options.preview is not None:
+            save_preview(options.preview / f"{slide_id}.png", slide, tissue, grid)
+        hooks.on_slide(slide_id, len(grid.coords))
+        tiles = Tiles(path, grid, slide.mpp, slide.backend)
+        if len(tiles):
+            features = encode(encoder, tiles, device, options, hooks.on_tiles)
+        else:
+            features = np.zeros((0, encoder.dim), dtype=np.float32)
+        attrs = attributes(slide_id, slide, grid, encoder, options)
+    feature_store.write_features(out, feature_store.SlideFeatures(features, grid.coords, attrs))
+    status, message = DONE, ""
+    if not len(grid.coords):
+        status = EMPTY
+        message = f"no tissue found (saturation threshold {tissue.threshold}); empty file written"
+    return SlideResult(
+        slide_id, path, status, len(grid.coords), time.perf_counter() - started, message
+    )
+
+
+def _finished(out: Path) -> bool:
+    try:
+        feature_store.feature_shape(out)
+    except StephError:
+        return False
+    return True
+
+
+def extract(
+    ws: Workspace,
+    cohort: str,
+    slides: list[Path],
+    encoder: Encoder,
+    device: torch.device,
+    options: ExtractOptions = ExtractOptions(),
+    hooks: ExtractHooks = ExtractHooks(),
+    weights: Path | None = None,
+) -> ExtractReport:
+    """Extract every slide into features/COHORT/, recording the run; never stops at one failure."""
+    validate_name(cohort)
+    ids = slide_ids(slides)
+    settings = ws_settings.ensure(ws)
+    if settings.feature_dim is not None and settings.feature_dim != encoder.dim:
+        raise StephError(
+            f"the {encoder.spec.name} encoder gives {encoder.dim}-d features but this workspace "
+            f"uses {settings.feature_dim}; use the same encoder or another workspace"
+        )
+    encoder = encoder.to(device)
+    run = Run.start(ws, "extract", cohort)
+    report = ExtractReport(run_dir=run.directory)
+    with _recorded(run, ws, cohort, encoder, options, ids, weights, report):
+        for slide_id, path in ids.items():
+            out = ws.feature_file(cohort, slide_id)
+            if _finished(out) and not options.force:
+                result = SlideResult(slide_id, path, SKIPPED, feature_store.feature_shape(out)[0])
+            else:
+                try:
+                    result = extract_slide(out, slide_id, path, encoder, device, options, hooks)
+                except Exception as exc:  # one bad slide must not stop the others
+                    message = (
+                        str(exc) if isinstance(exc, StephError) else f"{type(exc).__name__}: {exc}"
+                    )
+                    result = SlideResult(slide_id, path, FAILED, message=message)
+                if result.status != FAILED:
+                    ws_settings.set_feature_dim(ws, encoder.dim, str(out))
+            run.log("slide", **_plain(result))
+            report.results.append(result)
+            hooks.on_result(result)
+    return report
+
+
+def _plain(result: SlideResult) -> dict[str, object]:
+    return {**asdict(result), "path": str(result.path), "seconds": round(result.seconds, 3)}
+
+
+@contextlib.contextmanager
+def _recorded(
+    run: Run,
+    ws: Workspace,
+    cohort: str,
+    encoder: Encoder,
+    options: ExtractOptions,
+    ids: dict[str, Path],
+    weights: Path | None,
+    report: ExtractReport,
+) -> Iterator[None]:
+    """Config before the work, per-slide patch counts and the manifest after it."""
+    spec = encoder.spec
+    config = {
+        "cohort": cohort,
+        "encoder": {**asdict(spec), "dim": encoder.dim},
+        "options": {k: v for k, v in asdict(options).items() if k not in ("force", "preview")},
+    }
+    run.write("config.json", _json_safe(config))
+    yield
+    run.write(
+        "metrics.json",
+        {r.slide_id: {"status": r.status, "patches": r.patches} for r in report.results},
+    )
+    inputs = {}
+    if weights is not None:
+        with Path(weights).open("rb") as fh:
+            inputs[str(weights)] = hashlib.file_digest(fh, "sha256").hexdigest()
+    run.manifest(
+        {
+            "slides": {sid: str(p) for sid, p in ids.items()},
+            "features_dir": str(ws.features_dir(cohort)),
+        },
+        inputs,
+        seed=ws_settings.load(ws).seed,
+    )
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
