@@ -112,5 +112,5 @@ class Tiles(Dataset):
         tile = self._slide.read(x, y, g.level, g.read_size, g.read_size)
         if g.read_size != g.patch_size:
             size = (g.patch_size, g.patch_size)
-            tile = np.asarray(Image.fromarray(tile).resize(size, Image.Resampling.BILINEAR))
-        return torch.from_numpy(np.ascontiguousarray(tile))
+            tile = np.array(Image.fromarray(tile).resize(size, Image.Resampling.BILINEAR))
+        return torch.from_numpy(tile)

@@ -106,12 +106,13 @@ class Slide:
 
         Transparent pixels (outside a scanned region) become white, as background is.
         """
-        region = np.asarray(self._handle.read_region((int(x), int(y)), level, (width, height)))
-        if region.shape[-1] == 4:
+        region = self._handle.read_region((int(x), int(y)), level, (width, height))
+        if region.mode == "RGBA" and region.getchannel("A").getextrema()[0] < 255:
             # OpenSlide returns premultiplied RGBA; compositing onto white adds (255 - alpha).
-            rgb = region[..., :3].astype(np.uint16) + (255 - region[..., 3:4])
+            rgba = np.asarray(region)
+            rgb = rgba[..., :3].astype(np.uint16) + (255 - rgba[..., 3:4])
             return np.minimum(rgb, 255).astype(np.uint8)
-        return np.ascontiguousarray(region[..., :3], dtype=np.uint8)
+        return np.array(region.convert("RGB") if region.mode != "RGB" else region)
 
     def close(self) -> None:
         self._handle.close()
