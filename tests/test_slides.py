@@ -7,6 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from steph_cli.cli import extract as extract_cli
 from steph_cli.errors import StephError
 from steph_cli.slides import encoders
 from steph_cli.slides.patching import PatchOptions, Tiles, box_means, plan
@@ -221,6 +222,7 @@ def test_weights_load_from_torch_files_with_a_prefix_and_are_checked(tmp_path):
 
 
 def test_encoder_choices_are_validated():
+    assert extract_cli.ENCODER_NAMES == encoders.NAMES
     with pytest.raises(StephError, match="needs --weights"):
         encoders.load_encoder("uni2-h", None)
     with pytest.raises(StephError, match="unknown encoder"):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 ENCODER_PANEL = "Encoder"
 PATCH_PANEL = "Tissue and patches"
+# The names of slides.encoders.NAMES, repeated so that --help does not import torch and timm.
 ENCODER_NAMES = ("uni2-h", "uni", "virchow2", "conch-v1.5", "resnet50-trunc", "custom")
 EPILOG = (
     "Examples:\n\n"
@@ -178,6 +179,8 @@ def extract(
         force=force,
         preview=preview,
     )
+    if model.spec.note:
+        note(state, f"{encoder}: {model.spec.note}")
     note(
         state,
         f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {device}, "

@@ -46,6 +46,8 @@ class EncoderSpec:
 
 
 _SWIGLU = {"mlp_layer": "timm.layers.SwiGLUPacked", "act_layer": "torch.nn.SiLU"}
+# What the ViT-based encoders share: LayerScale, a pooled output, any input size.
+_VIT = {"init_values": 1e-5, "num_classes": 0, "dynamic_img_size": True}
 ENCODERS: dict[str, EncoderSpec] = {
     s.name: s
     for s in (
@@ -57,13 +59,11 @@ ENCODERS: dict[str, EncoderSpec] = {
                 patch_size=14,
                 depth=24,
                 num_heads=24,
-                init_values=1e-5,
                 embed_dim=1536,
                 mlp_ratio=2.66667 * 2,
-                num_classes=0,
                 no_embed_class=True,
                 reg_tokens=8,
-                dynamic_img_size=True,
+                **_VIT,
                 **_SWIGLU,
             ),
             dim=1536,
@@ -71,9 +71,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         EncoderSpec(
             "uni",
             "vit_large_patch16_224",
-            dict(
-                img_size=224, patch_size=16, init_values=1e-5, num_classes=0, dynamic_img_size=True
-            ),
+            dict(img_size=224, patch_size=16, **_VIT),
             dim=1024,
         ),
         EncoderSpec(
@@ -81,12 +79,10 @@ ENCODERS: dict[str, EncoderSpec] = {
             "vit_huge_patch14_224",
             dict(
                 img_size=224,
-                init_values=1e-5,
-                num_classes=0,
                 mlp_ratio=5.3375,
                 global_pool="",
                 reg_tokens=4,
-                dynamic_img_size=True,
+                **_VIT,
                 **_SWIGLU,
             ),
             dim=2560,
@@ -96,9 +92,7 @@ ENCODERS: dict[str, EncoderSpec] = {
         EncoderSpec(
             "conch-v1.5",
             "vit_large_patch16_224",
-            dict(
-                img_size=448, patch_size=16, init_values=1e-5, num_classes=0, dynamic_img_size=True
-            ),
+            dict(img_size=448, patch_size=16, **_VIT),
             dim=1024,
             input_size=448,
             interpolation="bicubic",
