@@ -7,6 +7,7 @@ import typer
 from steph_cli.cli import evaluate as evaluate_cmd
 from steph_cli.cli import merge as merge_cmd
 from steph_cli.cli import status as status_cmd
+from steph_cli.cli import tasks as tasks_cli
 from steph_cli.cli import train as train_cmd
 from steph_cli.cli.common import State, command, emit_json, note, progress
 from steph_cli.demo import workspace as demo_ws
@@ -50,20 +51,20 @@ def demo(
     if data_only:
         status_cmd.show(state)
         return
-    from steph_cli.merging.vectors import write_vector
-
     names = ws.cohorts()
     jobs = [(name, k) for name in names for k in ws.folds(name)]
     train_config = TrainConfig(epochs=epochs, seed=config.seed)
-    experts = train_cmd.train_all(state, jobs, train_config, ArchOptions())
-    for name, k in jobs:
-        write_vector(ws, name, k)
+    trained = train_cmd.train_all(state, jobs, train_config, ArchOptions())
+    tasks_cli.raise_if_failed(trained)
+    experts = trained.results()
     merge_config = TrainConfig(epochs=epochs, lr=MERGE_LR, seed=config.seed)
     plans = merge_cmd.plan(ws, "all", "all", None, "all", 0)
-    merged = {
-        method: merge_cmd.merge_all(state, plans, method, MergeOptions(), merge_config)
-        for method in DEMO_METHODS
-    }
+    merged = {}
+    for method in DEMO_METHODS:  # each merge graph also writes the task vectors it uses
+        merged[method], report = merge_cmd.merge_all(
+            state, plans, method, MergeOptions(), merge_config
+        )
+        tasks_cli.raise_if_failed(report)
     if state.json:
         emit_json(
             {

@@ -9,11 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from steph_cli.cli import completion
+from steph_cli.cli import tasks as tasks_cli
 from steph_cli.cli.common import State, command, emit_json, err, note, out, progress, table, warn
 from steph_cli.errors import RunFailedError, StephError
 
 if TYPE_CHECKING:
     from steph_cli.slides.extract import ExtractHooks, ExtractReport
+    from steph_cli.tasks.graph import Events, Report, Task
 
 ENCODER_PANEL = "Encoder"
 PATCH_PANEL = "Tissue and patches"
@@ -144,6 +146,8 @@ def extract(
     force: Annotated[
         bool, typer.Option(help="Redo slides (or re-import files) that already have features.")
     ] = False,
+    executor: tasks_cli.ExecutorOpt = "local",
+    ray_address: tasks_cli.RayAddressOpt = None,
 ) -> None:
     """Whole-slide images → patch features: features/NAME/SLIDE_ID.h5 (CLAM/TRIDENT layout).
 
@@ -159,7 +163,6 @@ def extract(
         return
     assert slides is not None
     from steph_cli import device as devices
-    from steph_cli.slides import encoders
     from steph_cli.slides import extract as lib
     from steph_cli.slides.patching import PatchOptions
     from steph_cli.slides.reader import slide_files
@@ -167,7 +170,8 @@ def extract(
 
     paths = slide_files(slides)
     device = devices.resolve(state.device)
-    model = encoders.load_encoder(encoder, weights, timm_name, timm_kwargs)
+    ref = lib.EncoderRef(encoder, weights, timm_name, timm_kwargs)
+    model = lib.load(ref, device)
     threshold = None if tissue_threshold == "otsu" else int(tissue_threshold)
     options = lib.ExtractOptions(
         patches=PatchOptions(mag, patch_size, overlap, min_tissue),
@@ -184,10 +188,26 @@ def extract(
     note(
         state,
         f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {device}, "
-        f"{options.workers} reader process(es)",
+        f"{options.workers} reader process(es) per slide ({executor} executor)",
     )
-    with _progress(state, len(paths)) as hooks:
-        report = lib.extract(state.ws, cancer, paths, model, device, options, hooks, weights)
+    if executor == "ray":
+
+        def on_ray(tasks: list["Task"], events: "Events") -> "Report":
+            return tasks_cli.run_ray(state, tasks, ray_address, device, events)
+
+        report = lib.extract(
+            state.ws,
+            cancer,
+            paths,
+            ref,
+            device,
+            options,
+            runner=on_ray,
+            task_device=tasks_cli.worker_device(device),
+        )
+    else:
+        with _progress(state, len(paths)) as hooks:
+            report = lib.extract(state.ws, cancer, paths, ref, device, options, hooks)
     _report(state, report)
 
 

@@ -6,6 +6,7 @@ import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli import options as opt
+from steph_cli.cli import tasks as tasks_cli
 from steph_cli.cli.common import (
     State,
     command,
@@ -18,10 +19,11 @@ from steph_cli.cli.common import (
     warn,
 )
 from steph_cli.merging.options import HEAD_INITS, WEIGHT_ACTIVATIONS, MergeOptions
-from steph_cli.training.config import MERGE_LR, TrainConfig
+from steph_cli.training.config import MERGE_LR, ArchOptions, TrainConfig
 
 if TYPE_CHECKING:
     from steph_cli.merging.run import MergeResult
+    from steph_cli.tasks.graph import Report
     from steph_cli.workspace.paths import Workspace
 
 MERGE_PANEL = "Merging"
@@ -123,12 +125,25 @@ def merge(
     warmup_epochs: opt.WarmupEpochs = 1,
     alpha_u: opt.AlphaU = 0.5,
     force: Annotated[bool, typer.Option(help="Redo merges that already exist.")] = False,
+    train_missing: Annotated[
+        bool,
+        typer.Option(
+            help="Train the experts the merges need where missing (default expert settings) "
+            "instead of refusing.",
+            rich_help_panel=tasks_cli.PANEL,
+        ),
+    ] = False,
+    executor: tasks_cli.ExecutorOpt = "local",
+    ray_address: tasks_cli.RayAddressOpt = None,
 ) -> None:
     """Merge task vectors into an improved target model: merged/TARGET/METHOD/fold{K}.safetensors.
 
     The target expert of each fold is merged with the source experts (fold --source-fold);
     learned methods train on the fold's train patients of the target. Each merged model is
     evaluated on the fold's test patients and compared with the target's expert.
+
+    The work is a task graph — experts (only with --train-missing) → task vectors (written to
+    vectors/) → merges — run in order here or in parallel with --executor ray.
     """
     from steph_cli.merging import methods
     from steph_cli.workspace import settings
@@ -141,7 +156,7 @@ def merge(
         )
     if head_init not in HEAD_INITS:
         raise typer.BadParameter(f"use one of {', '.join(HEAD_INITS)}", param_hint="--head-init")
-    plans = plan(ws, target, sources, fold, folds, source_fold)
+    plans = plan(ws, target, sources, fold, folds, source_fold, check_experts=not train_missing)
     seed = state.seed if state.seed is not None else settings.ensure(ws).seed
     config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, seed)
     options = MergeOptions(
@@ -155,17 +170,39 @@ def merge(
         weight_bias,
         head_init,
     )
-    results = merge_all(state, plans, chosen.name, options, config, source_fold, force)
+    results, report = merge_all(
+        state,
+        plans,
+        chosen.name,
+        options,
+        config,
+        source_fold,
+        force,
+        executor,
+        ray_address,
+        train_missing,
+    )
     if state.json:
         emit_json([as_json(r) for r in results])
-        return
-    show(results)
+    else:
+        show(results)
+    tasks_cli.raise_if_failed(report)
 
 
 def plan(
-    ws: "Workspace", target: str, sources: str, fold: int | None, folds: str, source_fold: int
+    ws: "Workspace",
+    target: str,
+    sources: str,
+    fold: int | None,
+    folds: str,
+    source_fold: int,
+    check_experts: bool = True,
 ) -> list[tuple[str, list[str], int]]:
-    """(target, sources, fold) of every merge asked for; every refusal before any work."""
+    """(target, sources, fold) of every merge asked for; every refusal before any work.
+
+    Without ``check_experts`` (experts still to be trained) the experts are checked by each
+    merge task when it runs.
+    """
     from steph_cli.merging import run as lib
     from steph_cli.workspace import selection
 
@@ -173,7 +210,8 @@ def plan(
     for name in selection.cohorts(ws, target):
         names = lib.resolve_sources(ws, name, sources if target != "all" else "all")
         for k in selection.folds(ws, name, fold, folds):
-            lib.load_pool(ws, name, names, k, source_fold)
+            if check_experts:
+                lib.load_pool(ws, name, names, k, source_fold)
             plans.append((name, names, k))
     return plans
 
@@ -186,25 +224,40 @@ def merge_all(
     config: TrainConfig,
     source_fold: int = 0,
     force: bool = False,
-) -> list["MergeResult"]:
-    """Run the planned merges with one progress bar; used by `merge` and `demo`."""
+    executor: str = "local",
+    address: str | None = None,
+    train_missing: bool = False,
+) -> tuple[list["MergeResult"], "Report"]:
+    """The graph experts → vectors → merges, here or on Ray; used by `merge` and `demo`.
+
+    Experts are trained only where missing and ``train_missing`` (with the default expert
+    settings); vectors are (re)written when stale; the merges wait for both.
+    """
     from steph_cli import device as devices
-    from steph_cli.merging import run as lib
+    from steph_cli.merging.run import MergeResult
+    from steph_cli.tasks import jobs
+    from steph_cli.tasks.graph import Events, run_local
 
     device = devices.resolve(state.device)
-    note(state, f"{method}: {len(plans)} merge(s) on {device}")
-    results = []
-    with training_progress(state, config.epochs) as hooks:
-        for name, names, k in plans:
-            result = lib.merge(
-                state.ws, name, names, method, k, options, config, device, source_fold, force, hooks
-            )
-            if result.skipped:
-                note(state, f"{name} fold {k}: {method} merge exists, skipped (--force)")
-            for message in result.notes:
-                warn(message)
-            results.append(result)
-    return results
+    expert_defaults = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
+    task_device = tasks_cli.worker_device(device) if executor == "ray" else device
+    tasks = jobs.merge_tasks(
+        state.ws, plans, method, options, config, task_device, source_fold, force, expert_defaults
+    )
+    note(state, f"{method}: {len(plans)} merge(s) on {device} ({executor} executor)")
+    if executor == "ray":
+        jobs.prepare(state.ws, sorted({c for t, s, _ in plans for c in (t, *s)}), ArchOptions())
+        report = tasks_cli.run_ray(state, tasks, address, device)
+    else:
+        with training_progress(state, config.epochs) as hooks:
+            report = run_local(tasks, Events(), progress=hooks)
+    results = [r for r in report.results() if isinstance(r, MergeResult)]
+    for result in results:
+        if result.skipped:
+            note(state, f"{result.target} fold {result.fold}: {method} merge exists, skipped")
+        for message in result.notes:
+            warn(message)
+    return results, report
 
 
 def as_json(r: "MergeResult") -> dict[str, object]:

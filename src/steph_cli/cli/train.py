@@ -6,6 +6,7 @@ import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli import options as opt
+from steph_cli.cli import tasks as tasks_cli
 from steph_cli.cli.common import (
     State,
     command,
@@ -19,6 +20,7 @@ from steph_cli.cli.common import (
 from steph_cli.training.config import ArchOptions, TrainConfig
 
 if TYPE_CHECKING:
+    from steph_cli.tasks.graph import Report
     from steph_cli.training.expert import ExpertResult
 
 ARCH_PANEL = "Architecture"
@@ -51,12 +53,15 @@ def train(
         typer.Option(help="Bins span [0, this] [default: 11680].", rich_help_panel=ARCH_PANEL),
     ] = None,
     force: Annotated[bool, typer.Option(help="Retrain experts that already exist.")] = False,
+    executor: tasks_cli.ExecutorOpt = "local",
+    ray_address: tasks_cli.RayAddressOpt = None,
 ) -> None:
     """Train the cancer-specific expert(s): experts/NAME/fold{K}.safetensors.
 
     Every expert starts from the workspace's shared initialisation (init.safetensors), so
     that task vectors of different cancers are comparable. Finished experts are skipped
-    unless --force.
+    unless --force. Each (cohort, fold) is one task: a failing one is retried once, then
+    reported (exit 1) with the others kept; --executor ray runs them in parallel on Ray.
     """
     from steph_cli.training import expert as lib
     from steph_cli.workspace import selection, settings
@@ -68,9 +73,12 @@ def train(
     workspace_seed = settings.ensure(ws, seed=state.seed).seed
     seed = state.seed if state.seed is not None else workspace_seed
     config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, seed)
-    results = train_all(state, jobs, config, ArchOptions(embed_dim, attn_dim, dropout), force)
+    arch = ArchOptions(embed_dim, attn_dim, dropout)
+    report = train_all(state, jobs, config, arch, force, executor, ray_address)
+    results = report.results()
     if state.json:
         emit_json([as_json(r) for r in results])
+        tasks_cli.raise_if_failed(report)
         return
     rows = [
         [
@@ -84,6 +92,7 @@ def train(
         for r in results
     ]
     out.print(table(None, ["cohort", "fold", "status", "final loss", "test C-index", "s"], rows))
+    tasks_cli.raise_if_failed(report)
 
 
 def as_json(r: "ExpertResult") -> dict[str, object]:
@@ -106,18 +115,27 @@ def train_all(
     config: TrainConfig,
     arch: ArchOptions,
     force: bool = False,
-) -> list["ExpertResult"]:
-    """Train each (cohort, fold) in turn with one progress bar; used by `train` and `demo`."""
+    executor: str = "local",
+    address: str | None = None,
+) -> "Report":
+    """Train each (cohort, fold) as one task, here or on Ray; used by `train` and `demo`."""
     from steph_cli import device as devices
-    from steph_cli.training import expert as lib
+    from steph_cli.tasks import jobs as task_jobs
+    from steph_cli.tasks.graph import Events, run_local
 
     device = devices.resolve(state.device)
-    note(state, f"training {len(jobs)} expert(s) on {device}")
-    results = []
-    with training_progress(state, config.epochs) as hooks:
-        for name, k in jobs:
-            result = lib.train_expert(state.ws, name, k, config, arch, device, force, hooks)
-            if result.skipped:
-                note(state, f"{name} fold {k}: expert exists, skipped (use --force to retrain)")
-            results.append(result)
-    return results
+    note(state, f"training {len(jobs)} expert(s) on {device} ({executor} executor)")
+    if executor == "ray":
+        task_jobs.prepare(state.ws, sorted({name for name, _ in jobs}), arch)
+        tasks = task_jobs.train_tasks(
+            state.ws, jobs, config, arch, tasks_cli.worker_device(device), force
+        )
+        report = tasks_cli.run_ray(state, tasks, address, device)
+    else:
+        tasks = task_jobs.train_tasks(state.ws, jobs, config, arch, device, force)
+        with training_progress(state, config.epochs) as hooks:
+            report = run_local(tasks, Events(), progress=hooks)
+    for result in report.results():
+        if result.skipped:
+            note(state, f"{result.cohort} fold {result.fold}: expert exists, skipped (--force)")
+    return report

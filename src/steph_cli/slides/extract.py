@@ -10,6 +10,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,18 +18,20 @@ import torch
 from torch.utils.data import DataLoader
 
 from steph_cli import __version__
-from steph_cli.errors import StephError
-from steph_cli.slides.encoders import Encoder
+from steph_cli.errors import RunFailedError, StephError
+from steph_cli.slides.encoders import Encoder, load_encoder
 from steph_cli.slides.patching import PatchGrid, PatchOptions, Tiles, plan
 from steph_cli.slides.preview import save_preview
 from steph_cli.slides.reader import Slide
 from steph_cli.slides.tissue import TissueOptions, segment_slide
+from steph_cli.tasks.graph import DONE, FAILED, Events, Outcome, Report, Task, run_local
 from steph_cli.workspace import features as feature_store
 from steph_cli.workspace import settings as ws_settings
 from steph_cli.workspace.paths import Workspace, validate_name, validate_slide_id
 from steph_cli.workspace.runs import Run
 
-DONE, SKIPPED, EMPTY, FAILED = "done", "skipped", "empty", "failed"
+# A slide ends done, failed (the task statuses), skipped or empty.
+SKIPPED, EMPTY = "skipped", "empty"
 
 
 @dataclass(frozen=True)
@@ -175,46 +178,103 @@ def _finished(out: Path) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class EncoderRef:
+    """How a worker rebuilds the encoder: the arguments of ``load_encoder``, not the weights."""
+
+    name: str
+    weights: Path | None
+    timm_name: str | None = None
+    timm_kwargs: str | None = None
+
+
+@lru_cache(maxsize=1)
+def load(ref: EncoderRef, device: torch.device) -> Encoder:
+    """Built once per process, so every slide a worker extracts shares one encoder."""
+    return load_encoder(ref.name, ref.weights, ref.timm_name, ref.timm_kwargs).to(device)
+
+
+def extract_job(
+    ws: Workspace,
+    cohort: str,
+    slide_id: str,
+    path: Path,
+    ref: EncoderRef,
+    device: torch.device,
+    options: ExtractOptions,
+    hooks: ExtractHooks | None = None,
+) -> SlideResult:
+    """One slide as a task. A bad slide is a failed unit of the run (exit 1), not bad usage."""
+    try:
+        encoder = load(ref, device)
+        out = ws.feature_file(cohort, slide_id)
+        return extract_slide(out, slide_id, path, encoder, device, options, hooks or ExtractHooks())
+    except StephError as exc:
+        raise RunFailedError(str(exc)) from exc
+
+
+Runner = Callable[[list[Task], Events], Report]
+
+
 def extract(
     ws: Workspace,
     cohort: str,
     slides: list[Path],
-    encoder: Encoder,
+    ref: EncoderRef,
     device: torch.device,
     options: ExtractOptions = ExtractOptions(),
     hooks: ExtractHooks = ExtractHooks(),
-    weights: Path | None = None,
+    runner: Runner | None = None,
+    task_device: torch.device | None = None,
 ) -> ExtractReport:
-    """Extract every slide into features/COHORT/, recording the run; never stops at one failure."""
+    """Extract every slide into features/COHORT/, recording the run; never stops at one failure.
+
+    ``runner`` executes the per-slide tasks (default: in this process, in order, with tile
+    progress) on ``task_device`` (default ``device``; a Ray worker's GPU is its cuda:0);
+    finished slides are not tasks at all.
+    """
     validate_name(cohort)
     ids = slide_ids(slides)
+    encoder = load(ref, device)  # on the driver too: bad weights fail before any slide
     settings = ws_settings.ensure(ws)
     if settings.feature_dim is not None and settings.feature_dim != encoder.dim:
         raise StephError(
             f"the {encoder.spec.name} encoder gives {encoder.dim}-d features but this workspace "
             f"uses {settings.feature_dim}; use the same encoder or another workspace"
         )
-    encoder = encoder.to(device)
+    runner = runner or (lambda tasks, events: run_local(tasks, events, hooks=hooks))
     run = Run.start(ws, "extract", cohort)
     report = ExtractReport(run_dir=run.directory)
-    with _recorded(run, ws, cohort, encoder, options, ids, weights, report):
-        for slide_id, path in ids.items():
-            out = ws.feature_file(cohort, slide_id)
-            if _finished(out) and not options.force:
-                result = SlideResult(slide_id, path, SKIPPED, feature_store.feature_shape(out)[0])
-            else:
-                try:
-                    result = extract_slide(out, slide_id, path, encoder, device, options, hooks)
-                except Exception as exc:  # one bad slide must not stop the others
-                    message = (
-                        str(exc) if isinstance(exc, StephError) else f"{type(exc).__name__}: {exc}"
-                    )
-                    result = SlideResult(slide_id, path, FAILED, message=message)
-                if result.status != FAILED:
-                    ws_settings.set_feature_dim(ws, encoder.dim, str(out))
+    results: dict[str, SlideResult] = {}
+    tasks = []
+    for slide_id, path in ids.items():
+        out = ws.feature_file(cohort, slide_id)
+        if _finished(out) and not options.force:
+            results[slide_id] = SlideResult(
+                slide_id, path, SKIPPED, feature_store.feature_shape(out)[0]
+            )
+            hooks.on_result(results[slide_id])
+        else:
+            args = (ws, cohort, slide_id, path, ref, task_device or device, options)
+            tasks.append(Task(slide_id, extract_job, args))
+
+    def on_status(outcome: Outcome) -> None:
+        if outcome.status in (DONE, FAILED):
+            sid = outcome.key
+            result = (
+                outcome.result
+                if outcome.status == DONE
+                else SlideResult(sid, ids[sid], FAILED, message=outcome.error)
+            )
+            if result.status != FAILED:
+                ws_settings.set_feature_dim(ws, encoder.dim, str(ws.feature_file(cohort, sid)))
+            results[sid] = result
             run.log("slide", **_plain(result))
-            report.results.append(result)
             hooks.on_result(result)
+
+    with _recorded(run, ws, cohort, encoder, options, ids, ref.weights, report):
+        runner(tasks, Events(on_status))
+        report.results = [results[sid] for sid in ids]
     return report
 
 

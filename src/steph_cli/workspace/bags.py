@@ -9,6 +9,7 @@ is recorded for run manifests.
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -83,8 +84,8 @@ def open_store(
     final = base / _key(ws.labels_file(cohort), files)
     if not (final / INDEX).is_file():
         _build(final, slides, files, on_slide)
-        for old in base.iterdir():
-            if old != final and old.is_dir():
+        for old in base.iterdir():  # stale caches; other processes' builds start with "."
+            if old != final and old.is_dir() and not old.name.startswith("."):
                 shutil.rmtree(old, ignore_errors=True)
     return BagStore(final)
 
@@ -101,7 +102,8 @@ def _build(
         raise StephError(f"{files[0].parent}: feature files disagree on dimension ({dims})")
     dim = dims.pop()
     total = sum(n for n, _ in shapes)
-    tmp = final.with_name(final.name + ".tmp")
+    # Private to this process, so that parallel tasks (one per fold) may build it at once.
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     data = np.memmap(tmp / DATA, dtype=np.float16, mode="w+", shape=(max(total, 1), dim))
@@ -129,6 +131,11 @@ def _build(
     del data
     index = {"dim": dim, "offsets": offsets, "file_sha256": shas}
     (tmp / INDEX).write_text(json.dumps(index))
-    if final.exists():
-        shutil.rmtree(final)
-    tmp.rename(final)
+    if (final / INDEX).is_file():  # another process finished the same cache first
+        shutil.rmtree(tmp)
+        return
+    shutil.rmtree(final, ignore_errors=True)  # an incomplete one (no index) is replaced
+    try:
+        tmp.rename(final)
+    except OSError:  # lost the race between the check and the rename
+        shutil.rmtree(tmp)

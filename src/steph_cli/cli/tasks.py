@@ -1,0 +1,110 @@
+"""``--executor local|ray``: the option, the task progress display and the failure report."""
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from steph_cli.cli.common import State, err, progress, table
+from steph_cli.errors import RunFailedError
+
+if TYPE_CHECKING:
+    import torch
+
+    from steph_cli.tasks.graph import Events, Report, Task
+
+PANEL = "Execution"
+
+
+def _check_executor(value: str) -> str:
+    if value not in ("local", "ray"):
+        raise typer.BadParameter("use local or ray")
+    return value
+
+
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local: one task after another in this process; ray: one Ray task per unit of "
+        "work, on a local Ray or the cluster at --ray-address.",
+        callback=_check_executor,
+        rich_help_panel=PANEL,
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        envvar="RAY_ADDRESS",
+        help="Ray cluster to join, e.g. ray://head:10001 or auto \\[default: start a local Ray].",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+
+
+def worker_device(device: "torch.device") -> "torch.device":
+    """A Ray task given one GPU sees it as cuda:0, whatever its index on the node."""
+    import torch
+
+    return torch.device("cuda", 0) if device.type == "cuda" else device
+
+
+@contextlib.contextmanager
+def task_progress(state: State, total: int) -> Iterator["Events"]:
+    """One bar over the tasks, with how many are queued, running, done and failed."""
+    from steph_cli.tasks.graph import DONE, FAILED, Events
+
+    status: dict[str, str] = {}
+    with progress(state) as bar:
+        task = bar.add_task("tasks", total=total, info="")
+
+        def on_status(outcome) -> None:  # type: ignore[no-untyped-def]
+            status[outcome.key] = outcome.status
+            counts = Counter(status.values())
+            info = " · ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            bar.update(task, completed=counts[DONE] + counts[FAILED], info=info)
+
+        yield Events(on_status)
+
+
+def run_ray(
+    state: State,
+    tasks: list["Task"],
+    address: str | None,
+    device: "torch.device",
+    also: "Events | None" = None,
+) -> "Report":
+    """Run ``tasks`` on Ray with the task bar (and ``also``), then print one row per task."""
+    from steph_cli.tasks.graph import Events
+    from steph_cli.tasks.ray_executor import run_ray as run
+
+    with task_progress(state, len(tasks)) as shown:
+
+        def on_status(outcome) -> None:  # type: ignore[no-untyped-def]
+            shown.on_status(outcome)
+            if also is not None:
+                also.on_status(outcome)
+
+        report = run(tasks, Events(on_status), address, gpu=device.type == "cuda")
+    if not state.json and not state.quiet:
+        rows = [
+            [o.key, o.status, o.attempts, f"{o.seconds:.1f}", o.error or None]
+            for o in report.outcomes.values()
+        ]
+        err.print(table("Ray tasks", ["task", "status", "attempts", "s", "error"], rows))
+    return report
+
+
+def raise_if_failed(report: "Report") -> None:
+    failed = report.failed()
+    if failed:
+        for o in failed:
+            err.print(f"[red]failed:[/] {o.key}: {o.error}", soft_wrap=True)
+        raise RunFailedError(
+            f"{len(failed)} of {len(report.outcomes)} task(s) failed; the others' results are "
+            "written. Rerun to retry: finished work is skipped"
+        )

@@ -1,0 +1,128 @@
+"""The task functions and task graphs of ``train`` and ``merge`` (``extract``'s live with it).
+
+Each job is a module-level function of plain arguments (paths, option dataclasses), so Ray
+ships it by reference; the optional ``progress`` hook is given only by the local executor.
+"""
+
+from typing import Any
+
+import torch
+
+from steph_cli.progress import Progress
+from steph_cli.tasks.graph import Task
+from steph_cli.training.config import ArchOptions, TrainConfig
+from steph_cli.workspace.paths import Workspace
+
+
+def train_key(cohort: str, fold: int) -> str:
+    return f"train {cohort} fold {fold}"
+
+
+def vector_key(cohort: str, fold: int) -> str:
+    return f"vector {cohort} fold {fold}"
+
+
+def train_job(
+    ws: Workspace,
+    cohort: str,
+    fold: int,
+    config: TrainConfig,
+    arch: ArchOptions,
+    device: torch.device,
+    force: bool,
+    progress: Progress | None = None,
+) -> Any:
+    from steph_cli.training.expert import train_expert
+
+    return train_expert(ws, cohort, fold, config, arch, device, force, progress)
+
+
+def vector_job(ws: Workspace, cohort: str, fold: int, progress: Progress | None = None) -> Any:
+    from steph_cli.merging.vectors import write_vector
+
+    return write_vector(ws, cohort, fold)
+
+
+def merge_job(
+    ws: Workspace,
+    target: str,
+    sources: list[str],
+    method: str,
+    fold: int,
+    options: Any,
+    config: TrainConfig,
+    device: torch.device,
+    source_fold: int,
+    force: bool,
+    progress: Progress | None = None,
+) -> Any:
+    from steph_cli.merging.run import merge
+
+    return merge(
+        ws, target, sources, method, fold, options, config, device, source_fold, force, progress
+    )
+
+
+def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions) -> None:
+    """What parallel tasks would otherwise race to create: bag caches and θ_init."""
+    from steph_cli.models import init as model_init
+    from steph_cli.training.fold import workspace_bins
+    from steph_cli.workspace import bags, settings
+    from steph_cli.workspace import cohorts as ws_cohorts
+
+    dim = None
+    for cohort in cohorts:
+        store = bags.open_store(ws, cohort, ws_cohorts.load_labels(ws, cohort))
+        settings.set_feature_dim(ws, store.dim, f"features of {cohort}")
+        dim = store.dim
+    if dim is not None:
+        model_init.ensure(ws, arch.build(dim, workspace_bins(ws).count), settings.load(ws).seed)
+
+
+def train_tasks(
+    ws: Workspace,
+    jobs: list[tuple[str, int]],
+    config: TrainConfig,
+    arch: ArchOptions,
+    device: torch.device,
+    force: bool,
+) -> list[Task]:
+    return [
+        Task(train_key(c, k), train_job, (ws, c, k, config, arch, device, force)) for c, k in jobs
+    ]
+
+
+def merge_tasks(
+    ws: Workspace,
+    plans: list[tuple[str, list[str], int]],
+    method: str,
+    options: Any,
+    config: TrainConfig,
+    device: torch.device,
+    source_fold: int,
+    force: bool,
+    train_missing: tuple[TrainConfig, ArchOptions] | None = None,
+) -> list[Task]:
+    """experts (only missing ones, with ``train_missing``) → vectors → merges."""
+    needed: dict[tuple[str, int], None] = {}
+    for target, sources, k in plans:
+        needed[(target, k)] = None
+        for s in sources:
+            needed[(s, source_fold)] = None
+    tasks: list[Task] = []
+    trained = set()
+    for c, k in needed:
+        if train_missing is not None and not ws.expert_file(c, k).is_file():
+            expert_config, arch = train_missing
+            tasks.append(
+                Task(train_key(c, k), train_job, (ws, c, k, expert_config, arch, device, False))
+            )
+            trained.add((c, k))
+    for c, k in needed:
+        deps = (train_key(c, k),) if (c, k) in trained else ()
+        tasks.append(Task(vector_key(c, k), vector_job, (ws, c, k), deps))
+    for target, sources, k in plans:
+        deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in sources))
+        args = (ws, target, sources, method, k, options, config, device, source_fold, force)
+        tasks.append(Task(f"merge {target} {method} fold {k}", merge_job, args, deps))
+    return tasks

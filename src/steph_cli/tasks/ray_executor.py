@@ -1,0 +1,112 @@
+"""The Ray executor: one Ray task per graph task, dependencies as Ray object references.
+
+A task is submitted with its dependencies' object references as arguments, so Ray starts it
+only when they are done — no sleeps or polling for ordering. A task that raises is retried
+once by Ray (``max_retries=1, retry_exceptions=True``); a task whose dependency failed fails
+without running. The driver waits on the references; its short ``ray.wait`` timeout only
+refreshes the display of which tasks are running.
+"""
+
+import os
+import time
+from typing import Any
+
+from steph_cli.errors import StephError
+from steph_cli.tasks.graph import (
+    DONE,
+    FAILED,
+    RETRIES,
+    RUNNING,
+    Events,
+    Outcome,
+    Report,
+    Task,
+    blocked_by,
+    check,
+    describe,
+)
+
+REFRESH_S = 0.5
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> Any:
+    """Join the cluster at ``address`` (or $RAY_ADDRESS), else start a local Ray."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise StephError("--executor ray needs Ray: pip install 'steph-cli[ray]'") from exc
+    if not ray.is_initialized():
+        address = address or os.environ.get("RAY_ADDRESS")
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = num_cpus or os.cpu_count()
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise StephError(f"cannot start or join Ray at {address or 'local'}: {exc}") from exc
+    return ray
+
+
+def _run(fn: Any, args: tuple[Any, ...], key: str, board: Any, *deps: Any) -> Any:
+    """What runs on the worker: report the start, then the task itself (deps are only waited on)."""
+    board.put(key)
+    return fn(*args)
+
+
+def run_ray(
+    tasks: list[Task],
+    events: Events = Events(),
+    address: str | None = None,
+    gpu: bool = False,
+    num_cpus: int | None = None,
+) -> Report:
+    ray = connect(address, num_cpus)
+    from ray.util.queue import Queue
+
+    board = Queue()
+    remote = ray.remote(_run).options(
+        num_cpus=1, num_gpus=1 if gpu else 0, max_retries=RETRIES, retry_exceptions=True
+    )
+    report = Report({t.key: Outcome(t.key) for t in check(tasks)})
+    refs: dict[str, Any] = {}
+    started: dict[str, float] = {}
+    for task in tasks:
+        deps = [refs[d] for d in task.deps]
+        refs[task.key] = remote.remote(task.fn, task.args, task.key, board, *deps)
+        events.on_status(report.outcomes[task.key])
+    pending = {ref: key for key, ref in refs.items()}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=REFRESH_S)
+        for key in board.get_nowait_batch(board.qsize()) if board.qsize() else []:
+            outcome = report.outcomes[key]
+            outcome.attempts += 1
+            outcome.status = RUNNING
+            started.setdefault(key, time.perf_counter())
+            events.on_status(outcome)
+        for ref in ready:
+            key = pending.pop(ref)
+            outcome = report.outcomes[key]
+            try:
+                outcome.result = ray.get(ref)
+                outcome.status = DONE
+            except ray.exceptions.RayError as exc:
+                cause = getattr(exc, "cause", None) or exc
+                failed_dep = next(
+                    (d for d in _deps(tasks, key) if report.outcomes[d].status == FAILED), None
+                )
+                if failed_dep is not None and outcome.attempts == 0:
+                    blocked_by(outcome, failed_dep)
+                else:
+                    outcome.status = FAILED
+                    outcome.error = describe(cause)
+            if key in started:
+                outcome.seconds = time.perf_counter() - started[key]
+            events.on_status(outcome)
+    board.shutdown()
+    return report
+
+
+def _deps(tasks: list[Task], key: str) -> tuple[str, ...]:
+    return next(t.deps for t in tasks if t.key == key)
