@@ -10,7 +10,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,plot,wsi]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,plot,wsi,ray]'
 	touch $@
 
 demo: install

@@ -70,6 +70,7 @@ def run_ray(
         num_cpus=1, num_gpus=1 if gpu else 0, max_retries=RETRIES, retry_exceptions=True
     )
     report = Report({t.key: Outcome(t.key) for t in check(tasks)})
+    deps_of = {t.key: t.deps for t in tasks}
     refs: dict[str, Any] = {}
     started: dict[str, float] = {}
     for task in tasks:
@@ -93,11 +94,12 @@ def run_ray(
                 outcome.status = DONE
             except ray.exceptions.RayError as exc:
                 cause = getattr(exc, "cause", None) or exc
-                failed_dep = next(
-                    (d for d in _deps(tasks, key) if report.outcomes[d].status == FAILED), None
-                )
-                if failed_dep is not None and outcome.attempts == 0:
-                    blocked_by(outcome, failed_dep)
+                deps = deps_of[key]
+                if deps and outcome.attempts == 0:  # never started: a dependency failed
+                    blocked_by(
+                        outcome,
+                        next((d for d in deps if report.outcomes[d].status != DONE), deps[0]),
+                    )
                 else:
                     outcome.status = FAILED
                     outcome.error = describe(cause)
@@ -106,7 +108,3 @@ def run_ray(
             events.on_status(outcome)
     board.shutdown()
     return report
-
-
-def _deps(tasks: list[Task], key: str) -> tuple[str, ...]:
-    return next(t.deps for t in tasks if t.key == key)
