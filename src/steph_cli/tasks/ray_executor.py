@@ -49,10 +49,14 @@ def connect(address: str | None, num_cpus: int | None = None) -> Any:
     return ray
 
 
-def _run(fn: Any, args: tuple[Any, ...], key: str, board: Any, *deps: Any) -> Any:
-    """What runs on the worker: report the start, then the task itself (deps are only waited on)."""
+def _run(fn: Any, args: tuple[Any, ...], key: str, board: Any, *deps: Any) -> tuple[Any, float]:
+    """What runs on the worker: report the start, run the task, time it on the worker.
+
+    ``deps`` are the dependencies' results, only waited on: Ray calls this once they exist.
+    """
     board.put(key)
-    return fn(*args)
+    started = time.perf_counter()
+    return fn(*args), time.perf_counter() - started
 
 
 def run_ray(
@@ -72,7 +76,6 @@ def run_ray(
     report = Report({t.key: Outcome(t.key) for t in check(tasks)})
     deps_of = {t.key: t.deps for t in tasks}
     refs: dict[str, Any] = {}
-    started: dict[str, float] = {}
     for task in tasks:
         deps = [refs[d] for d in task.deps]
         refs[task.key] = remote.remote(task.fn, task.args, task.key, board, *deps)
@@ -84,13 +87,12 @@ def run_ray(
             outcome = report.outcomes[key]
             outcome.attempts += 1
             outcome.status = RUNNING
-            started.setdefault(key, time.perf_counter())
             events.on_status(outcome)
         for ref in ready:
             key = pending.pop(ref)
             outcome = report.outcomes[key]
             try:
-                outcome.result = ray.get(ref)
+                outcome.result, outcome.seconds = ray.get(ref)
                 outcome.status = DONE
             except ray.exceptions.RayError as exc:
                 cause = getattr(exc, "cause", None) or exc
@@ -103,8 +105,6 @@ def run_ray(
                 else:
                     outcome.status = FAILED
                     outcome.error = describe(cause)
-            if key in started:
-                outcome.seconds = time.perf_counter() - started[key]
             events.on_status(outcome)
     board.shutdown()
     return report

@@ -1,0 +1,78 @@
+"""Wall time of ``steph train --cancer all --folds all`` with the local executor vs Ray.
+
+Builds the demo workspace (``steph demo --data-only``: 7 cohorts × 3 folds = 21 experts),
+copies it, and times the real CLI as a subprocess on each copy: ``--executor local`` (one
+expert after another, torch using every core) and ``--executor ray`` (a local Ray started by
+the command, one single-threaded task per expert and core). Ray's start-up is inside the Ray
+figure. Then the per-task overhead of Ray: N tasks that do nothing, through the same
+executors, (Ray − local) / N, with Ray already running.
+Usage: python bench/scale.py [--epochs 5] [--noop 200]
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from steph_cli.tasks.graph import Task, run_local
+from steph_cli.tasks.ray_executor import connect, run_ray
+
+
+def noop() -> None:
+    return None
+
+
+def steph(*args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "steph_cli", "--quiet", *args], check=True, stdout=subprocess.DEVNULL
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--noop", type=int, default=200, help="tasks for the overhead figure")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        steph("--workspace", str(base), "demo", "--data-only")
+        for name in ("local", "ray"):
+            shutil.copytree(base, Path(tmp) / name, symlinks=True)
+        train = ["train", "--cancer", "all", "--folds", "all", "--epochs", str(args.epochs)]
+        t_local = steph("--workspace", str(Path(tmp) / "local"), *train)
+        t_ray = steph("--workspace", str(Path(tmp) / "ray"), *train, "--executor", "ray")
+        same = all(
+            a.read_bytes() == (Path(tmp) / "ray" / a.relative_to(Path(tmp) / "local")).read_bytes()
+            for a in (Path(tmp) / "local" / "experts").rglob("*.safetensors")
+        )
+    tasks = [Task(f"noop {i}", noop) for i in range(args.noop)]
+    start = time.perf_counter()
+    connect(None)
+    t_init = time.perf_counter() - start
+    run_ray(tasks[:4])  # warm the workers
+    start = time.perf_counter()
+    run_local(tasks)
+    t_noop_local = time.perf_counter() - start
+    start = time.perf_counter()
+    run_ray(tasks)
+    t_noop_ray = time.perf_counter() - start
+    cores = os.cpu_count()
+    print(f"train --cancer all --folds all (21 experts, {args.epochs} epochs) on {cores} cores")
+    print(f"  local executor {t_local:7.1f} s")
+    print(f"  ray executor   {t_ray:7.1f} s   ratio local/ray {t_local / t_ray:.2f}")
+    print(f"  experts byte-identical: {same}")
+    print(
+        f"Ray start-up {t_init:.2f} s; per-task overhead "
+        f"{(t_noop_ray - t_noop_local) / args.noop * 1e3:.1f} ms "
+        f"({args.noop} no-op tasks: ray {t_noop_ray:.2f} s, local {t_noop_local:.4f} s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
