@@ -1,8 +1,10 @@
 """The Ray executor on a local Ray (2 CPUs, no dashboard): same bytes as local, failures, resume."""
 
+import contextlib
 from pathlib import Path
 
 import pytest
+import torch
 
 from steph_cli.tasks.graph import DONE, FAILED, Task, run_local
 from steph_cli.workspace.features import read_features
@@ -11,6 +13,8 @@ from tests.conftest import FAST, Cli, register_tiny
 
 ray = pytest.importorskip("ray")
 RAY = ["--executor", "ray"]
+MERGE = ["merge", "--target", "AAA", "--method", "ada", "--fold", "1", "--epochs", "2"]
+MERGE += ["--train-missing"]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -25,6 +29,16 @@ def expert_bytes(root: Path) -> dict[str, bytes]:
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted((root / "experts").rglob("*.safetensors"))
     }
+
+
+@contextlib.contextmanager
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def boom(path: str) -> None:
@@ -70,19 +84,7 @@ def test_a_failing_task_is_retried_reported_and_resumed(tmp_path, tiny_data):
 def test_merges_wait_for_the_experts_and_vectors_they_need(tmp_path, tiny_data):
     """Nothing trained yet: one graph trains the experts, writes vectors, then merges."""
     cli = register_tiny(Cli(tmp_path / "ws"), tiny_data)
-    merged = cli.json(
-        "merge",
-        "--target",
-        "AAA",
-        "--method",
-        "ada",
-        "--fold",
-        "1",
-        "--epochs",
-        "2",
-        "--train-missing",
-        *RAY,
-    )
+    merged = cli.json(*MERGE, *RAY)
     assert [(m["target"], m["fold"], m["sources"]) for m in merged] == [("AAA", 1, ["BBB", "CCC"])]
     ws = cli.workspace
     assert sorted(str(p.relative_to(ws)) for p in (ws / "experts").rglob("*.safetensors")) == [
@@ -91,7 +93,12 @@ def test_merges_wait_for_the_experts_and_vectors_they_need(tmp_path, tiny_data):
         "experts/CCC/fold0.safetensors",
     ]
     assert (ws / "vectors" / "AAA" / "fold1.safetensors").is_file()
-    assert (ws / "merged" / "AAA" / "ada" / "fold1.safetensors").is_file()
+    local = register_tiny(Cli(tmp_path / "local"), tiny_data)
+    with one_thread():  # a Ray task's one CPU runs torch on one thread: the same float sums
+        local(*MERGE)
+    merged_file = Path("merged") / "AAA" / "ada" / "fold1.safetensors"
+    assert (ws / merged_file).read_bytes() == (local.workspace / merged_file).read_bytes()
+    assert expert_bytes(ws) == expert_bytes(local.workspace)
 
 
 def test_ray_retries_once_and_blocks_dependents(tmp_path):

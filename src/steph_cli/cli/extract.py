@@ -10,8 +10,8 @@ import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli import tasks as tasks_cli
-from steph_cli.cli.common import State, command, emit_json, err, note, out, progress, table, warn
-from steph_cli.errors import RunFailedError, StephError
+from steph_cli.cli.common import State, command, emit_json, note, out, progress, table, warn
+from steph_cli.errors import StephError
 
 if TYPE_CHECKING:
     from steph_cli.slides.extract import ExtractHooks, ExtractReport
@@ -148,6 +148,7 @@ def extract(
     ] = False,
     executor: tasks_cli.ExecutorOpt = "local",
     ray_address: tasks_cli.RayAddressOpt = None,
+    cpus_per_task: tasks_cli.CpusPerTaskOpt = 1,
 ) -> None:
     """Whole-slide images → patch features: features/NAME/SLIDE_ID.h5 (CLAM/TRIDENT layout).
 
@@ -193,7 +194,8 @@ def extract(
     if executor == "ray":
 
         def on_ray(tasks: list["Task"], events: "Events") -> "Report":
-            return tasks_cli.run_ray(state, tasks, ray_address, device, events)
+            execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
+            return tasks_cli.run_ray(state, tasks, execution, device, events)
 
         report = lib.extract(
             state.ws,
@@ -265,13 +267,12 @@ def _report(state: State, report: "ExtractReport") -> None:
         for r in report.results:
             if r.status == EMPTY:
                 warn(f"{r.slide_id}: {r.message}")
-    if failed:
-        for r in failed:
-            err.print(f"[red]failed:[/] {r.slide_id} ({r.path}): {r.message}", soft_wrap=True)
-        raise RunFailedError(
-            f"{len(failed)} of {len(report.results)} slide(s) failed; the others were written. "
-            "Fix them and rerun: finished slides are skipped"
-        )
+    tasks_cli.fail(
+        [(f"{r.slide_id} ({r.path})", r.message) for r in failed],
+        len(report.results),
+        "slide(s)",
+        "Fix them and rerun: finished slides are skipped",
+    )
 
 
 def _import(state: State, cancer: str, source: Path, link: bool, force: bool) -> None:

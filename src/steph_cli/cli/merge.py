@@ -135,6 +135,7 @@ def merge(
     ] = False,
     executor: tasks_cli.ExecutorOpt = "local",
     ray_address: tasks_cli.RayAddressOpt = None,
+    cpus_per_task: tasks_cli.CpusPerTaskOpt = 1,
 ) -> None:
     """Merge task vectors into an improved target model: merged/TARGET/METHOD/fold{K}.safetensors.
 
@@ -170,17 +171,9 @@ def merge(
         weight_bias,
         head_init,
     )
+    execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
     results, report = merge_all(
-        state,
-        plans,
-        chosen.name,
-        options,
-        config,
-        source_fold,
-        force,
-        executor,
-        ray_address,
-        train_missing,
+        state, plans, chosen.name, options, config, source_fold, force, execution, train_missing
     )
     if state.json:
         emit_json([as_json(r) for r in results])
@@ -224,8 +217,7 @@ def merge_all(
     config: TrainConfig,
     source_fold: int = 0,
     force: bool = False,
-    executor: str = "local",
-    address: str | None = None,
+    execution: tasks_cli.Execution = tasks_cli.Execution(),
     train_missing: bool = False,
 ) -> tuple[list["MergeResult"], "Report"]:
     """The graph experts → vectors → merges, here or on Ray; used by `merge` and `demo`.
@@ -240,14 +232,14 @@ def merge_all(
 
     device = devices.resolve(state.device)
     expert_defaults = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
-    task_device = tasks_cli.worker_device(device) if executor == "ray" else device
+    task_device = tasks_cli.worker_device(device) if execution.ray else device
     tasks = jobs.merge_tasks(
         state.ws, plans, method, options, config, task_device, source_fold, force, expert_defaults
     )
-    note(state, f"{method}: {len(plans)} merge(s) on {device} ({executor} executor)")
-    if executor == "ray":
+    note(state, f"{method}: {len(plans)} merge(s) on {device} ({execution.executor} executor)")
+    if execution.ray:
         jobs.prepare(state.ws, sorted({c for t, s, _ in plans for c in (t, *s)}), ArchOptions())
-        report = tasks_cli.run_ray(state, tasks, address, device)
+        report = tasks_cli.run_ray(state, tasks, execution, device)
     else:
         with training_progress(state, config.epochs) as hooks:
             report = run_local(tasks, Events(), progress=hooks)

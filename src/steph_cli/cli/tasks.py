@@ -3,6 +3,7 @@
 import contextlib
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -46,6 +47,31 @@ RayAddressOpt = Annotated[
 ]
 
 
+CpusPerTaskOpt = Annotated[
+    int,
+    typer.Option(
+        "--cpus-per-task",
+        min=1,
+        help="Ray: CPUs (and torch threads) per task. Results are byte-identical to a local "
+        "run with as many threads (OMP_NUM_THREADS).",
+        rich_help_panel=PANEL,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where the tasks run: the three execution options of train, merge and extract."""
+
+    executor: str = "local"
+    address: str | None = None
+    cpus_per_task: int = 1
+
+    @property
+    def ray(self) -> bool:
+        return self.executor == "ray"
+
+
 def worker_device(device: "torch.device") -> "torch.device":
     """A Ray task given one GPU sees it as cuda:0, whatever its index on the node."""
     import torch
@@ -74,7 +100,7 @@ def task_progress(state: State, total: int) -> Iterator["Events"]:
 def run_ray(
     state: State,
     tasks: list["Task"],
-    address: str | None,
+    execution: Execution,
     device: "torch.device",
     also: "Events | None" = None,
 ) -> "Report":
@@ -89,7 +115,13 @@ def run_ray(
             if also is not None:
                 also.on_status(outcome)
 
-        report = run(tasks, Events(on_status), address, gpu=device.type == "cuda")
+        report = run(
+            tasks,
+            Events(on_status),
+            execution.address,
+            gpu=device.type == "cuda",
+            cpus_per_task=execution.cpus_per_task,
+        )
     if not state.json and not state.quiet:
         rows = [
             [o.key, o.status, o.attempts, f"{o.seconds:.1f}", o.error or None]
@@ -100,11 +132,15 @@ def run_ray(
 
 
 def raise_if_failed(report: "Report") -> None:
-    failed = report.failed()
-    if failed:
-        for o in failed:
-            err.print(f"[red]failed:[/] {o.key}: {o.error}", soft_wrap=True)
+    failures = [(o.key, o.error) for o in report.failed()]
+    fail(failures, len(report.outcomes), "task(s)", "Rerun to retry: finished work is skipped")
+
+
+def fail(failures: list[tuple[str, str]], total: int, noun: str, hint: str) -> None:
+    """Name each failure on stderr, then exit 1: the other results are already written."""
+    if failures:
+        for what, why in failures:
+            err.print(f"[red]failed:[/] {what}: {why}", soft_wrap=True)
         raise RunFailedError(
-            f"{len(failed)} of {len(report.outcomes)} task(s) failed; the others' results are "
-            "written. Rerun to retry: finished work is skipped"
+            f"{len(failures)} of {total} {noun} failed; the others' results are written. {hint}"
         )

@@ -55,6 +55,7 @@ def train(
     force: Annotated[bool, typer.Option(help="Retrain experts that already exist.")] = False,
     executor: tasks_cli.ExecutorOpt = "local",
     ray_address: tasks_cli.RayAddressOpt = None,
+    cpus_per_task: tasks_cli.CpusPerTaskOpt = 1,
 ) -> None:
     """Train the cancer-specific expert(s): experts/NAME/fold{K}.safetensors.
 
@@ -74,7 +75,8 @@ def train(
     seed = state.seed if state.seed is not None else workspace_seed
     config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, seed)
     arch = ArchOptions(embed_dim, attn_dim, dropout)
-    report = train_all(state, jobs, config, arch, force, executor, ray_address)
+    execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
+    report = train_all(state, jobs, config, arch, force, execution)
     results = report.results()
     if state.json:
         emit_json([as_json(r) for r in results])
@@ -115,8 +117,7 @@ def train_all(
     config: TrainConfig,
     arch: ArchOptions,
     force: bool = False,
-    executor: str = "local",
-    address: str | None = None,
+    execution: tasks_cli.Execution = tasks_cli.Execution(),
 ) -> "Report":
     """Train each (cohort, fold) as one task, here or on Ray; used by `train` and `demo`."""
     from steph_cli import device as devices
@@ -124,13 +125,13 @@ def train_all(
     from steph_cli.tasks.graph import Events, run_local
 
     device = devices.resolve(state.device)
-    note(state, f"training {len(jobs)} expert(s) on {device} ({executor} executor)")
-    if executor == "ray":
+    note(state, f"training {len(jobs)} expert(s) on {device} ({execution.executor} executor)")
+    if execution.ray:
         task_jobs.prepare(state.ws, sorted({name for name, _ in jobs}), arch)
         tasks = task_jobs.train_tasks(
             state.ws, jobs, config, arch, tasks_cli.worker_device(device), force
         )
-        report = tasks_cli.run_ray(state, tasks, address, device)
+        report = tasks_cli.run_ray(state, tasks, execution, device)
     else:
         tasks = task_jobs.train_tasks(state.ws, jobs, config, arch, device, force)
         with training_progress(state, config.epochs) as hooks:

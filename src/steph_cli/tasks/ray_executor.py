@@ -29,7 +29,7 @@ from steph_cli.tasks.graph import (
 REFRESH_S = 0.5
 
 
-def connect(address: str | None, num_cpus: int | None = None) -> Any:
+def connect(address: str | None) -> Any:
     """Join the cluster at ``address`` (or $RAY_ADDRESS), else start a local Ray."""
     try:
         import ray
@@ -41,7 +41,7 @@ def connect(address: str | None, num_cpus: int | None = None) -> Any:
         if address:
             kwargs["address"] = address
         else:
-            kwargs["num_cpus"] = num_cpus or os.cpu_count()
+            kwargs["num_cpus"] = os.cpu_count()
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -64,14 +64,20 @@ def run_ray(
     events: Events = Events(),
     address: str | None = None,
     gpu: bool = False,
-    num_cpus: int | None = None,
+    cpus_per_task: int = 1,
 ) -> Report:
-    ray = connect(address, num_cpus)
+    """Submit every task at once (dependents hold their dependencies' references), then
+    collect them as they finish. Ray gives each task ``cpus_per_task`` CPUs and sets its
+    thread count (``OMP_NUM_THREADS``) to that many."""
+    ray = connect(address)
     from ray.util.queue import Queue
 
     board = Queue()
     remote = ray.remote(_run).options(
-        num_cpus=1, num_gpus=1 if gpu else 0, max_retries=RETRIES, retry_exceptions=True
+        num_cpus=cpus_per_task,
+        num_gpus=1 if gpu else 0,
+        max_retries=RETRIES,
+        retry_exceptions=True,
     )
     report = Report({t.key: Outcome(t.key) for t in check(tasks)})
     deps_of = {t.key: t.deps for t in tasks}
