@@ -2,8 +2,9 @@
 
 Builds the demo workspace (``steph demo --data-only``: 7 cohorts × 3 folds = 21 experts),
 copies it, and times the real CLI as a subprocess on each copy: ``--executor local`` (one
-expert after another, torch using every core) and ``--executor ray`` (a local Ray started by
-the command, one single-threaded task per expert and core). Ray's start-up is inside the Ray
+expert after another, torch using every core, then with ``OMP_NUM_THREADS=1``) and
+``--executor ray`` (a local Ray started by the command, one single-threaded task per expert
+and core). Ray's start-up is inside the Ray
 figure. Then the per-task overhead of Ray: N tasks that do nothing, through the same
 executors, (Ray − local) / N, with Ray already running.
 Usage: python bench/scale.py [--epochs 5] [--noop 200]
@@ -26,10 +27,14 @@ def noop() -> None:
     return None
 
 
-def steph(*args: str) -> float:
+def steph(*args: str, threads: int | None = None) -> float:
+    env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "steph_cli", "--quiet", *args], check=True, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "steph_cli", "--quiet", *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=env,
     )
     return time.perf_counter() - start
 
@@ -42,14 +47,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
         steph("--workspace", str(base), "demo", "--data-only")
-        for name in ("local", "ray"):
+        for name in ("local", "local1", "ray"):
             shutil.copytree(base, Path(tmp) / name, symlinks=True)
         train = ["train", "--cancer", "all", "--folds", "all", "--epochs", str(args.epochs)]
         t_local = steph("--workspace", str(Path(tmp) / "local"), *train)
+        t_local1 = steph("--workspace", str(Path(tmp) / "local1"), *train, threads=1)
         t_ray = steph("--workspace", str(Path(tmp) / "ray"), *train, "--executor", "ray")
         same = all(
-            a.read_bytes() == (Path(tmp) / "ray" / a.relative_to(Path(tmp) / "local")).read_bytes()
-            for a in (Path(tmp) / "local" / "experts").rglob("*.safetensors")
+            a.read_bytes() == (Path(tmp) / "ray" / a.relative_to(Path(tmp) / "local1")).read_bytes()
+            for a in (Path(tmp) / "local1" / "experts").rglob("*.safetensors")
         )
     tasks = [Task(f"noop {i}", noop) for i in range(args.noop)]
     start = time.perf_counter()
@@ -64,9 +70,13 @@ def main() -> None:
     t_noop_ray = time.perf_counter() - start
     cores = os.cpu_count()
     print(f"train --cancer all --folds all (21 experts, {args.epochs} epochs) on {cores} cores")
-    print(f"  local executor {t_local:7.1f} s")
-    print(f"  ray executor   {t_ray:7.1f} s   ratio local/ray {t_local / t_ray:.2f}")
-    print(f"  experts byte-identical: {same}")
+    print(f"  local executor, {cores} threads {t_local:7.1f} s")
+    print(f"  local executor, 1 thread  {t_local1:7.1f} s")
+    print(
+        f"  ray executor, 1 CPU/task  {t_ray:7.1f} s   speed-up vs local: "
+        f"{t_local / t_ray:.2f} ({cores} threads), {t_local1 / t_ray:.2f} (1 thread)"
+    )
+    print(f"  experts byte-identical, ray vs local with 1 thread: {same}")
     print(
         f"Ray start-up {t_init:.2f} s; per-task overhead "
         f"{(t_noop_ray - t_noop_local) / args.noop * 1e3:.1f} ms "
