@@ -64,6 +64,14 @@ def test_train_on_ray_writes_the_same_bytes_as_local(tmp_path, tiny_data):
     assert (tmp_path / "local" / "init.safetensors").read_bytes() == (
         tmp_path / "ray" / "init.safetensors"
     ).read_bytes()
+    # merges over these (non-default architecture) experts, on Ray and here
+    merge = ["merge", "--target", "AAA", "--method", "task-arithmetic", "--fold", "0"]
+    remote(*merge, *RAY)
+    local(*merge)
+    merged_file = Path("merged") / "AAA" / "task-arithmetic" / "fold0.safetensors"
+    assert (remote.workspace / merged_file).read_bytes() == (
+        local.workspace / merged_file
+    ).read_bytes()
 
 
 def test_a_failing_task_is_retried_reported_and_resumed(tmp_path, tiny_data):

@@ -15,7 +15,6 @@ from steph_cli.cli.common import (
     note,
     out,
     table,
-    training_progress,
     warn,
 )
 from steph_cli.merging.options import HEAD_INITS, WEIGHT_ACTIVATIONS, MergeOptions
@@ -228,7 +227,6 @@ def merge_all(
     from steph_cli import device as devices
     from steph_cli.merging.run import MergeResult
     from steph_cli.tasks import jobs
-    from steph_cli.tasks.graph import Events, run_local
 
     device = devices.resolve(state.device)
     expert_defaults = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
@@ -237,12 +235,16 @@ def merge_all(
         state.ws, plans, method, options, config, task_device, source_fold, force, expert_defaults
     )
     note(state, f"{method}: {len(plans)} merge(s) on {device} ({execution.executor} executor)")
-    if execution.ray:
-        jobs.prepare(state.ws, sorted({c for t, s, _ in plans for c in (t, *s)}), ArchOptions())
-        report = tasks_cli.run_ray(state, tasks, execution, device)
-    else:
-        with training_progress(state, config.epochs) as hooks:
-            report = run_local(tasks, Events(), progress=hooks)
+    cohorts = sorted({c for t, s, _ in plans for c in (t, *s)})
+    arch = expert_defaults[1] if expert_defaults else None
+    report = tasks_cli.run(
+        state,
+        tasks,
+        execution,
+        device,
+        config.epochs,
+        lambda: jobs.prepare(state.ws, cohorts, arch),
+    )
     results = [r for r in report.results() if isinstance(r, MergeResult)]
     for result in results:
         if result.skipped:

@@ -2,7 +2,7 @@
 
 import contextlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -129,6 +129,26 @@ def run_ray(
         ]
         err.print(table("Ray tasks", ["task", "status", "attempts", "s", "error"], rows))
     return report
+
+
+def run(
+    state: State,
+    tasks: list["Task"],
+    execution: Execution,
+    device: "torch.device",
+    epochs: int,
+    prepare: "Callable[[], None]",
+) -> "Report":
+    """Training-type tasks: locally in order under the epoch bar; on Ray after ``prepare``
+    (what parallel tasks would race to create), under the task bar."""
+    from steph_cli.cli.common import training_progress
+    from steph_cli.tasks.graph import Events, run_local
+
+    if execution.ray:
+        prepare()
+        return run_ray(state, tasks, execution, device)
+    with training_progress(state, epochs) as hooks:
+        return run_local(tasks, Events(), progress=hooks)
 
 
 def raise_if_failed(report: "Report") -> None:

@@ -15,7 +15,6 @@ from steph_cli.cli.common import (
     note,
     out,
     table,
-    training_progress,
 )
 from steph_cli.training.config import ArchOptions, TrainConfig
 
@@ -122,20 +121,20 @@ def train_all(
     """Train each (cohort, fold) as one task, here or on Ray; used by `train` and `demo`."""
     from steph_cli import device as devices
     from steph_cli.tasks import jobs as task_jobs
-    from steph_cli.tasks.graph import Events, run_local
 
     device = devices.resolve(state.device)
     note(state, f"training {len(jobs)} expert(s) on {device} ({execution.executor} executor)")
-    if execution.ray:
-        task_jobs.prepare(state.ws, sorted({name for name, _ in jobs}), arch)
-        tasks = task_jobs.train_tasks(
-            state.ws, jobs, config, arch, tasks_cli.worker_device(device), force
-        )
-        report = tasks_cli.run_ray(state, tasks, execution, device)
-    else:
-        tasks = task_jobs.train_tasks(state.ws, jobs, config, arch, device, force)
-        with training_progress(state, config.epochs) as hooks:
-            report = run_local(tasks, Events(), progress=hooks)
+    task_device = tasks_cli.worker_device(device) if execution.ray else device
+    tasks = task_jobs.train_tasks(state.ws, jobs, config, arch, task_device, force)
+    cohorts = sorted({name for name, _ in jobs})
+    report = tasks_cli.run(
+        state,
+        tasks,
+        execution,
+        device,
+        config.epochs,
+        lambda: task_jobs.prepare(state.ws, cohorts, arch),
+    )
     for result in report.results():
         if result.skipped:
             note(state, f"{result.cohort} fold {result.fold}: expert exists, skipped (--force)")

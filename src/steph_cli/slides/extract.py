@@ -70,9 +70,6 @@ class ExtractReport:
     results: list[SlideResult] = field(default_factory=list)
     run_dir: Path | None = None
 
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.results)
-
 
 def slide_ids(paths: list[Path]) -> dict[str, Path]:
     """Slide id = file name without its suffix; two files with one id are refused."""

@@ -63,8 +63,9 @@ def merge_job(
     )
 
 
-def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions) -> None:
-    """What parallel tasks would otherwise race to create: bag caches and θ_init."""
+def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> None:
+    """What parallel tasks would otherwise race to create: bag caches, and θ_init when
+    experts of architecture ``arch`` are to be trained (an existing one is checked)."""
     from steph_cli.models import init as model_init
     from steph_cli.training.fold import workspace_bins
     from steph_cli.workspace import bags, settings
@@ -75,7 +76,7 @@ def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions) -> None:
         store = bags.open_store(ws, cohort, ws_cohorts.load_labels(ws, cohort))
         settings.set_feature_dim(ws, store.dim, f"features of {cohort}")
         dim = store.dim
-    if dim is not None:
+    if dim is not None and arch is not None:
         model_init.ensure(ws, arch.build(dim, workspace_bins(ws).count), settings.load(ws).seed)
 
 
