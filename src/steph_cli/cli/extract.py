@@ -191,10 +191,10 @@ def extract(
         f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {device}, "
         f"{options.workers} reader process(es) per slide ({executor} executor)",
     )
-    if executor == "ray":
+    execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
+    if execution.ray:
 
         def on_ray(tasks: list["Task"], events: "Events") -> "Report":
-            execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
             return tasks_cli.run_ray(state, tasks, execution, device, events)
 
         report = lib.extract(
@@ -205,7 +205,7 @@ def extract(
             device,
             options,
             runner=on_ray,
-            task_device=tasks_cli.worker_device(device),
+            task_device=execution.task_device(device),
         )
     else:
         with _progress(state, len(paths)) as hooks:

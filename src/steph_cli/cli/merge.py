@@ -230,21 +230,14 @@ def merge_all(
 
     device = devices.resolve(state.device)
     expert_defaults = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
-    task_device = tasks_cli.worker_device(device) if execution.ray else device
+    task_device = execution.task_device(device)
     tasks = jobs.merge_tasks(
         state.ws, plans, method, options, config, task_device, source_fold, force, expert_defaults
     )
     note(state, f"{method}: {len(plans)} merge(s) on {device} ({execution.executor} executor)")
     cohorts = sorted({c for t, s, _ in plans for c in (t, *s)})
     arch = expert_defaults[1] if expert_defaults else None
-    report = tasks_cli.run(
-        state,
-        tasks,
-        execution,
-        device,
-        config.epochs,
-        lambda: jobs.prepare(state.ws, cohorts, arch),
-    )
+    report = tasks_cli.run(state, tasks, execution, device, config.epochs, cohorts, arch)
     results = [r for r in report.results() if isinstance(r, MergeResult)]
     for result in results:
         if result.skipped:

@@ -2,7 +2,7 @@
 
 import contextlib
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch
 
     from steph_cli.tasks.graph import Events, Report, Task
+    from steph_cli.training.config import ArchOptions
 
 PANEL = "Execution"
 
@@ -71,12 +72,11 @@ class Execution:
     def ray(self) -> bool:
         return self.executor == "ray"
 
+    def task_device(self, device: "torch.device") -> "torch.device":
+        """A Ray task given one GPU sees it as cuda:0, whatever its index on the node."""
+        import torch
 
-def worker_device(device: "torch.device") -> "torch.device":
-    """A Ray task given one GPU sees it as cuda:0, whatever its index on the node."""
-    import torch
-
-    return torch.device("cuda", 0) if device.type == "cuda" else device
+        return torch.device("cuda", 0) if self.ray and device.type == "cuda" else device
 
 
 @contextlib.contextmanager
@@ -137,15 +137,17 @@ def run(
     execution: Execution,
     device: "torch.device",
     epochs: int,
-    prepare: "Callable[[], None]",
+    cohorts: list[str],
+    arch: "ArchOptions | None",
 ) -> "Report":
-    """Training-type tasks: locally in order under the epoch bar; on Ray after ``prepare``
-    (what parallel tasks would race to create), under the task bar."""
+    """Training-type tasks: locally in order under the epoch bar; on Ray, after preparing
+    what parallel tasks would race to create (see ``tasks.jobs.prepare``), under the task bar."""
     from steph_cli.cli.common import training_progress
     from steph_cli.tasks.graph import Events, run_local
+    from steph_cli.tasks.jobs import prepare
 
     if execution.ray:
-        prepare()
+        prepare(state.ws, cohorts, arch)
         return run_ray(state, tasks, execution, device)
     with training_progress(state, epochs) as hooks:
         return run_local(tasks, Events(), progress=hooks)

@@ -124,17 +124,11 @@ def train_all(
 
     device = devices.resolve(state.device)
     note(state, f"training {len(jobs)} expert(s) on {device} ({execution.executor} executor)")
-    task_device = tasks_cli.worker_device(device) if execution.ray else device
-    tasks = task_jobs.train_tasks(state.ws, jobs, config, arch, task_device, force)
-    cohorts = sorted({name for name, _ in jobs})
-    report = tasks_cli.run(
-        state,
-        tasks,
-        execution,
-        device,
-        config.epochs,
-        lambda: task_jobs.prepare(state.ws, cohorts, arch),
+    tasks = task_jobs.train_tasks(
+        state.ws, jobs, config, arch, execution.task_device(device), force
     )
+    cohorts = sorted({name for name, _ in jobs})
+    report = tasks_cli.run(state, tasks, execution, device, config.epochs, cohorts, arch)
     for result in report.results():
         if result.skipped:
             note(state, f"{result.cohort} fold {result.fold}: expert exists, skipped (--force)")
