@@ -210,7 +210,13 @@ def extract(
     else:
         with _progress(state, len(paths)) as hooks:
             report = lib.extract(state.ws, cancer, paths, ref, device, options, hooks)
+    _next_step(state, cancer)
     _report(state, report)
+
+
+def _next_step(state: State, cancer: str) -> None:
+    if not state.ws.labels_file(cancer).is_file():
+        note(state, f"next: steph cohort add {cancer} --labels LABELS.csv (features are in place)")
 
 
 @contextlib.contextmanager
@@ -279,6 +285,7 @@ def _import(state: State, cancer: str, source: Path, link: bool, force: bool) ->
     from steph_cli.workspace import cohorts
 
     files, kept = cohorts.import_features(state.ws, cancer, source, link=link, force=force)
+    _next_step(state, cancer)
     if state.json:
         emit_json(
             {

@@ -252,6 +252,9 @@ class Encoder(nn.Module):
     them in the batch rather than workers doing them per tile.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, model: nn.Module, spec: EncoderSpec) -> None:
         super().__init__()
         self.model, self.spec = model, spec

@@ -51,14 +51,15 @@ class Slide:
             (int(w), int(h)) for w, h in self._handle.level_dimensions
         ]
         self.level_downsamples: list[float] = [float(d) for d in self._handle.level_downsamples]
-        self.mpp = mpp if mpp is not None else self._metadata_mpp()
-        if self.mpp is None:
+        found = mpp if mpp is not None else self._metadata_mpp()
+        if found is None:
             raise StephError(
                 f"{self.path.name}: no microns-per-pixel in its metadata "
                 f"({', '.join(MPP_KEYS)} or TIFF resolution); pass --mpp"
             )
-        if not 0.01 < self.mpp < 100:
-            raise StephError(f"{self.path.name}: implausible microns per pixel {self.mpp}")
+        if not 0.01 < found < 100:
+            raise StephError(f"{self.path.name}: implausible microns per pixel {found}")
+        self.mpp: float = found
 
     def _open(self, backend: str) -> tuple[str, Any]:
         if backend not in BACKENDS:

@@ -120,8 +120,8 @@ def merge_tasks(
             )
             trained.add((c, k))
     for c, k in needed:
-        deps = (train_key(c, k),) if (c, k) in trained else ()
-        tasks.append(Task(vector_key(c, k), vector_job, (ws, c, k), deps))
+        expert = (train_key(c, k),) if (c, k) in trained else ()
+        tasks.append(Task(vector_key(c, k), vector_job, (ws, c, k), expert))
     for target, sources, k in plans:
         deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in sources))
         args = (ws, target, sources, method, k, options, config, device, source_fold, force)

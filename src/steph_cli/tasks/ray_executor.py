@@ -102,11 +102,13 @@ def run_ray(
                 outcome.status = DONE
             except ray.exceptions.RayError as exc:
                 cause = getattr(exc, "cause", None) or exc
-                deps = deps_of[key]
-                if deps and outcome.attempts == 0:  # never started: a dependency failed
+                upstream = deps_of[key]
+                if upstream and outcome.attempts == 0:  # never started: a dependency failed
                     blocked_by(
                         outcome,
-                        next((d for d in deps if report.outcomes[d].status != DONE), deps[0]),
+                        next(
+                            (d for d in upstream if report.outcomes[d].status != DONE), upstream[0]
+                        ),
                     )
                 else:
                     outcome.status = FAILED
