@@ -109,6 +109,15 @@ def test_merges_wait_for_the_experts_and_vectors_they_need(tmp_path, tiny_data):
     assert expert_bytes(ws) == expert_bytes(local.workspace)
 
 
+def test_tasks_the_cluster_cannot_hold_are_refused(tmp_path, tiny_data):
+    cli = register_tiny(Cli(tmp_path / "ws"), tiny_data)
+    result = cli(
+        "train", "--cancer", "AAA", "--fold", "0", *FAST, *RAY, "--cpus-per-task", "64", code=2
+    )
+    assert "asks for 64 CPU(s) but the Ray cluster has 2" in result.stderr
+    assert not (cli.workspace / "experts").exists()
+
+
 def test_ray_retries_once_and_blocks_dependents(tmp_path):
     from steph_cli.tasks.ray_executor import run_ray
 

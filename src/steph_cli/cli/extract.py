@@ -163,16 +163,21 @@ def extract(
         _import(state, cancer, from_, link, force)
         return
     assert slides is not None
-    from steph_cli import device as devices
+    import torch
+
     from steph_cli.slides import extract as lib
     from steph_cli.slides.patching import PatchOptions
     from steph_cli.slides.reader import slide_files
     from steph_cli.slides.tissue import TissueOptions
 
     paths = slide_files(slides)
-    device = devices.resolve(state.device)
+    execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
+    device = execution.device(state.device)
+    # The encoder is loaded here too, so that bad weights fail before any slide; on Ray the
+    # GPUs are the workers', so the driver checks it on its CPU.
+    here = torch.device("cpu") if execution.ray else device
     ref = lib.EncoderRef(encoder, weights, timm_name, timm_kwargs)
-    model = lib.load(ref, device)
+    model = lib.load(ref, here)
     threshold = None if tissue_threshold == "otsu" else int(tissue_threshold)
     options = lib.ExtractOptions(
         patches=PatchOptions(mag, patch_size, overlap, min_tissue),
@@ -191,21 +196,13 @@ def extract(
         f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {device}, "
         f"{options.workers} reader process(es) per slide ({executor} executor)",
     )
-    execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
     if execution.ray:
 
         def on_ray(tasks: list["Task"], events: "Events") -> "Report":
             return tasks_cli.run_ray(state, tasks, execution, device, events)
 
         report = lib.extract(
-            state.ws,
-            cancer,
-            paths,
-            ref,
-            device,
-            options,
-            runner=on_ray,
-            task_device=execution.task_device(device),
+            state.ws, cancer, paths, ref, here, options, runner=on_ray, task_device=device
         )
     else:
         with _progress(state, len(paths)) as hooks:

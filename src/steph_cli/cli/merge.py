@@ -224,15 +224,13 @@ def merge_all(
     Experts are trained only where missing and ``train_missing`` (with the default expert
     settings); vectors are (re)written when stale; the merges wait for both.
     """
-    from steph_cli import device as devices
     from steph_cli.merging.run import MergeResult
     from steph_cli.tasks import jobs
 
-    device = devices.resolve(state.device)
+    device = execution.device(state.device)
     expert_defaults = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
-    task_device = execution.task_device(device)
     tasks = jobs.merge_tasks(
-        state.ws, plans, method, options, config, task_device, source_fold, force, expert_defaults
+        state.ws, plans, method, options, config, device, source_fold, force, expert_defaults
     )
     note(state, f"{method}: {len(plans)} merge(s) on {device} ({execution.executor} executor)")
     cohorts = sorted({c for t, s, _ in plans for c in (t, *s)})

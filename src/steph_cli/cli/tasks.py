@@ -72,17 +72,22 @@ class Execution:
     def ray(self) -> bool:
         return self.executor == "ray"
 
-    def task_device(self, device: "torch.device") -> "torch.device":
-        """A Ray task given one GPU sees it as cuda:0, whatever its index on the node."""
+    def device(self, spec: str) -> "torch.device":
+        """The device the tasks use. On Ray, ``cuda`` is the workers' business (the driver may
+        have no GPU): each task is given one and sees it as cuda:0."""
         import torch
 
-        return torch.device("cuda", 0) if self.ray and device.type == "cuda" else device
+        from steph_cli import device as devices
+
+        if self.ray and spec.startswith("cuda"):
+            return torch.device("cuda", 0)
+        return devices.resolve(spec)
 
 
 @contextlib.contextmanager
 def task_progress(state: State, total: int) -> Iterator["Events"]:
     """One bar over the tasks, with how many are queued, running, done and failed."""
-    from steph_cli.tasks.graph import DONE, FAILED, Events
+    from steph_cli.tasks.graph import DONE, FAILED, RUNNING, Events
 
     status: dict[str, str] = {}
     with progress(state) as bar:
@@ -92,6 +97,9 @@ def task_progress(state: State, total: int) -> Iterator["Events"]:
             status[outcome.key] = outcome.status
             counts = Counter(status.values())
             info = " · ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            running = [key for key, s in status.items() if s == RUNNING]
+            if running:
+                info += f" · {running[-1]}" + (f" +{len(running) - 1}" if len(running) > 1 else "")
             bar.update(task, completed=counts[DONE] + counts[FAILED], info=info)
 
         yield Events(on_status)

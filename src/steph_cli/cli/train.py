@@ -119,14 +119,11 @@ def train_all(
     execution: tasks_cli.Execution = tasks_cli.Execution(),
 ) -> "Report":
     """Train each (cohort, fold) as one task, here or on Ray; used by `train` and `demo`."""
-    from steph_cli import device as devices
     from steph_cli.tasks import jobs as task_jobs
 
-    device = devices.resolve(state.device)
+    device = execution.device(state.device)
     note(state, f"training {len(jobs)} expert(s) on {device} ({execution.executor} executor)")
-    tasks = task_jobs.train_tasks(
-        state.ws, jobs, config, arch, execution.task_device(device), force
-    )
+    tasks = task_jobs.train_tasks(state.ws, jobs, config, arch, device, force)
     cohorts = sorted({name for name, _ in jobs})
     report = tasks_cli.run(state, tasks, execution, device, config.epochs, cohorts, arch)
     for result in report.results():

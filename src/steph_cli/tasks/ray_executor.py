@@ -70,6 +70,14 @@ def run_ray(
     collect them as they finish. Ray gives each task ``cpus_per_task`` CPUs and sets its
     thread count (``OMP_NUM_THREADS``) to that many."""
     ray = connect(address)
+    available = ray.cluster_resources()
+    for resource, need in (("CPU", cpus_per_task), ("GPU", 1 if gpu else 0)):
+        if need > available.get(resource, 0):  # Ray would queue such tasks for ever
+            raise StephError(
+                f"each task asks for {need} {resource}(s) but the Ray cluster has "
+                f"{available.get(resource, 0):g} in all; lower --cpus-per-task or use "
+                "--device cpu"
+            )
     from ray.util.queue import Queue
 
     board = Queue()
