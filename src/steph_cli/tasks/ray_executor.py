@@ -49,12 +49,28 @@ def connect(address: str | None) -> Any:
     return ray
 
 
+class _Board:
+    """Where tasks note that they started; the driver drains it to show what is running."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def start(self, key: str) -> None:
+        self.started.append(key)
+
+    def drain(self) -> list[str]:
+        started, self.started = self.started, []
+        return started
+
+
 def _run(fn: Any, args: tuple[Any, ...], key: str, board: Any, *deps: Any) -> tuple[Any, float]:
-    """What runs on the worker: report the start, run the task, time it on the worker.
+    """What runs on the worker: note the start, run the task, time it on the worker.
 
     ``deps`` are the dependencies' results, only waited on: Ray calls this once they exist.
+    The note is sent without waiting for it: a task blocked in ``ray.get`` lends its CPU to
+    another task, which would run more tasks at once than there are CPUs.
     """
-    board.put(key)
+    board.start.remote(key)
     started = time.perf_counter()
     return fn(*args), time.perf_counter() - started
 
@@ -78,9 +94,7 @@ def run_ray(
                 f"{available.get(resource, 0):g} in all; lower --cpus-per-task or use "
                 "--device cpu"
             )
-    from ray.util.queue import Queue
-
-    board = Queue()
+    board = ray.remote(num_cpus=0)(_Board).remote()
     remote = ray.remote(_run).options(
         num_cpus=cpus_per_task,
         num_gpus=1 if gpu else 0,
@@ -88,6 +102,7 @@ def run_ray(
         retry_exceptions=True,
     )
     report = Report({t.key: Outcome(t.key) for t in check(tasks)})
+    order = {t.key: i for i, t in enumerate(tasks)}
     deps_of = {t.key: t.deps for t in tasks}
     refs: dict[str, Any] = {}
     for task in tasks:
@@ -96,31 +111,32 @@ def run_ray(
         events.on_status(report.outcomes[task.key])
     pending = {ref: key for key, ref in refs.items()}
     while pending:
-        ready, _ = ray.wait(list(pending), num_returns=1, timeout=REFRESH_S)
-        for key in board.get_nowait_batch(board.qsize()) if board.qsize() else []:
-            outcome = report.outcomes[key]
-            outcome.attempts += 1
-            outcome.status = RUNNING
-            events.on_status(outcome)
-        for ref in ready:
-            key = pending.pop(ref)
+        ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=REFRESH_S)
+        started = ray.get(board.drain.remote())
+        for key in started:
+            report.outcomes[key].attempts += 1
+        # In submission order, so a failed dependency is known before its dependents.
+        for key in sorted((pending.pop(ref) for ref in ready), key=order.__getitem__):
             outcome = report.outcomes[key]
             try:
-                outcome.result, outcome.seconds = ray.get(ref)
+                outcome.result, outcome.seconds = ray.get(refs[key])
                 outcome.status = DONE
             except ray.exceptions.RayError as exc:
-                cause = getattr(exc, "cause", None) or exc
-                upstream = deps_of[key]
-                if upstream and outcome.attempts == 0:  # never started: a dependency failed
-                    blocked_by(
-                        outcome,
-                        next(
-                            (d for d in upstream if report.outcomes[d].status != DONE), upstream[0]
-                        ),
-                    )
+                failed_dep = next(
+                    (d for d in deps_of[key] if report.outcomes[d].status == FAILED), None
+                )
+                if failed_dep is not None:  # Ray did not run it: it got the dependency's error
+                    blocked_by(outcome, failed_dep)
                 else:
                     outcome.status = FAILED
-                    outcome.error = describe(cause)
+                    outcome.error = describe(getattr(exc, "cause", None) or exc)
             events.on_status(outcome)
-    board.shutdown()
+        for key in started:  # shown after the finished ones: a done task never shows running
+            outcome = report.outcomes[key]
+            if outcome.status not in (DONE, FAILED):
+                outcome.status = RUNNING
+                events.on_status(outcome)
+    for key in ray.get(board.drain.remote()):  # notes still in flight at the end
+        report.outcomes[key].attempts += 1
+    ray.kill(board)
     return report
