@@ -10,6 +10,7 @@ import typer
 
 from steph_cli.cli.common import State, err, progress, table
 from steph_cli.errors import RunFailedError
+from steph_cli.tasks.graph import EXECUTORS
 
 if TYPE_CHECKING:
     import torch
@@ -21,7 +22,7 @@ PANEL = "Execution"
 
 
 def _check_executor(value: str) -> str:
-    if value not in ("local", "ray"):
+    if value not in EXECUTORS:
         raise typer.BadParameter("use local or ray")
     return value
 
@@ -33,6 +34,7 @@ ExecutorOpt = Annotated[
         help="local: one task after another in this process; ray: one Ray task per unit of "
         "work, on a local Ray or the cluster at --ray-address.",
         callback=_check_executor,
+        autocompletion=lambda incomplete: [e for e in EXECUTORS if e.startswith(incomplete)],
         rich_help_panel=PANEL,
     ),
 ]
