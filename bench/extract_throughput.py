@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import tifffile
 import torch
+from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from steph_cli.slides import encoders
-from steph_cli.slides.extract import ExtractOptions, extract
+from steph_cli.slides.extract import EncoderRef, ExtractOptions, extract, load
 from steph_cli.slides.patching import Tiles, plan
 from steph_cli.slides.reader import Slide
 from steph_cli.slides.tissue import segment_slide
@@ -86,10 +87,10 @@ def main() -> None:
         spec = encoders.custom_spec(args.encoder, None)
         model, spec = encoders.build_model(spec)
         weights = root / "encoder.safetensors"
-        from safetensors.torch import save_file
-
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, weights)
-        encoder = encoders.load_encoder("custom", weights, args.encoder)
+        ref = EncoderRef("custom", weights, args.encoder)
+        device = torch.device("cpu")
+        encoder = load(ref, device)
         batches = read_all(tiles, 0)
         ready = [torch.randn(len(b), 3, spec.input_size, spec.input_size) for b in batches]
 
@@ -109,9 +110,8 @@ def main() -> None:
         for w in (0, 1):
             ws = Workspace.at(root / f"ws{w}")
             options = ExtractOptions(workers=w, force=True)
-            device = torch.device("cpu")
             start = time.perf_counter()
-            extract(ws, "BENCH", [slide_path], encoder, device, options, weights=None)
+            extract(ws, "BENCH", [slide_path], ref, device, options)
             t_total[w] = time.perf_counter() - start
 
     pixels = args.size * args.size

@@ -43,10 +43,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--noop", type=int, default=200, help="tasks for the overhead figure")
+    parser.add_argument("--cancers", type=int, default=7, help="demo cohorts (3 folds each)")
+    parser.add_argument("--patients", type=int, default=90, help="demo patients per cohort")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
-        steph("--workspace", str(base), "demo", "--data-only")
+        size = ["--cancers", str(args.cancers), "--patients", str(args.patients)]
+        steph("--workspace", str(base), "demo", "--data-only", *size)
         for name in ("local", "local1", "ray"):
             shutil.copytree(base, Path(tmp) / name, symlinks=True)
         train = ["train", "--cancer", "all", "--folds", "all", "--epochs", str(args.epochs)]
@@ -69,7 +72,10 @@ def main() -> None:
     run_ray(tasks)
     t_noop_ray = time.perf_counter() - start
     cores = os.cpu_count()
-    print(f"train --cancer all --folds all (21 experts, {args.epochs} epochs) on {cores} cores")
+    experts = 3 * args.cancers
+    print(
+        f"train --cancer all --folds all ({experts} experts, {args.epochs} epochs) on {cores} cores"
+    )
     print(f"  local executor, {cores} threads {t_local:7.1f} s")
     print(f"  local executor, 1 thread  {t_local1:7.1f} s")
     print(
