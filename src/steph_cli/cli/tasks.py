@@ -15,7 +15,7 @@ from steph_cli.tasks.graph import EXECUTORS
 if TYPE_CHECKING:
     import torch
 
-    from steph_cli.tasks.graph import Events, Report, Task
+    from steph_cli.tasks.graph import Events, Outcome, Report, Task
     from steph_cli.training.config import ArchOptions
 
 PANEL = "Execution"
@@ -95,7 +95,7 @@ def task_progress(state: State, total: int) -> Iterator["Events"]:
     with progress(state) as bar:
         task = bar.add_task("tasks", total=total, info="")
 
-        def on_status(outcome) -> None:  # type: ignore[no-untyped-def]
+        def on_status(outcome: "Outcome") -> None:
             status[outcome.key] = outcome.status
             counts = Counter(status.values())
             info = " · ".join(f"{n} {s}" for s, n in sorted(counts.items()))
@@ -120,7 +120,7 @@ def run_ray(
 
     with task_progress(state, len(tasks)) as shown:
 
-        def on_status(outcome) -> None:  # type: ignore[no-untyped-def]
+        def on_status(outcome: "Outcome") -> None:
             shown.on_status(outcome)
             if also is not None:
                 also.on_status(outcome)
