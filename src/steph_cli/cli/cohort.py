@@ -96,7 +96,7 @@ def show(state: State, name: CohortArg) -> None:
     if state.json:
         emit_json(_as_json(summary))
         return
-    rows = [
+    rows: list[list[object]] = [
         ["patients", summary.patients],
         ["slides (with features)", f"{summary.slides} ({summary.slides_with_features})"],
         ["events", f"{summary.events} ({summary.event_rate:.1%})"],

@@ -151,14 +151,15 @@ class handle_errors:  # noqa: N801 - used as a context manager
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
+        """Never swallows an exception: lets it through, or replaces it with an exit."""
         if exc is None or isinstance(exc, typer.Exit | typer.Abort | SystemExit):
-            return False
+            return
         if isinstance(exc, KeyboardInterrupt):
             err.print("[red]interrupted[/]; finished files are kept, nothing half-written")
             raise typer.Exit(130) from None
         if os.environ.get("STEPH_DEBUG") == "1" or isinstance(exc, typer.BadParameter):
-            return False
+            return
         if isinstance(exc, StephError):
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None

@@ -1,6 +1,7 @@
 """``steph evaluate``: k-fold test metrics of experts and merged models, side by side."""
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -78,7 +79,7 @@ def evaluate_all(
 
     ws = state.ws
     device = devices.resolve(state.device)
-    jobs = []
+    jobs: list[tuple[str, str, int]] = []
     for name in selection.cohorts(ws, target):
         models = lib.available_models(ws, name) if model == "all" else model.split(",")
         for k in selection.folds(ws, name, fold, folds):
@@ -107,7 +108,7 @@ def compare(results: list["FoldResult"], baseline: str) -> list["Paired"]:
 
 
 def conclude(
-    state: State, results: list["FoldResult"], options: dict[str, object], baseline: str
+    state: State, results: list["FoldResult"], options: Mapping[str, object], baseline: str
 ) -> tuple[list["Summary"], list["Paired"], dict[str, object]]:
     """Fold means, paired tests and the run record (metrics.json + manifest); `demo` too."""
     from steph_cli.evaluation import record
@@ -187,7 +188,7 @@ def cohort_table(summaries: list["Summary"]):  # type: ignore[no-untyped-def]
         )
     means = []
     for m in models:
-        values = [by[(t, m)].mean for t in targets if (t, m) in by and by[(t, m)].mean is not None]
+        values = [v for t in targets if (t, m) in by and (v := by[(t, m)].mean) is not None]
         cover = "" if len(values) == len(targets) else f" ({len(values)}/{len(targets)})"
         means.append(f"{np.mean(values):.3f}{cover}" if values else None)
     rows.append(["mean", *means])

@@ -15,7 +15,9 @@ from steph_cli.plotting import pyplot
 def risk_groups(results: list[FoldResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times, events, high-risk flag) of every test patient of these folds, each split at
     the median risk of its own fold's training patients."""
-    times, events, high = [], [], []
+    times: list[float] = []
+    events: list[int] = []
+    high: list[bool] = []
     for r in results:
         if r.skipped is None and r.train_median_risk is not None:
             times.extend(r.times)

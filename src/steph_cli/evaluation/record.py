@@ -1,6 +1,7 @@
 """The run record of an evaluation: the same payload as ``--json``, and a manifest naming the
 sha256 of every model, label and split file it read, so a rerun can be compared byte for byte."""
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def record(
     ws: Workspace,
     results: list[FoldResult],
     content: dict[str, object],
-    options: dict[str, object],
+    options: Mapping[str, object],
     seed: int,
 ) -> Path:
     targets = sorted({r.target for r in results})

@@ -27,9 +27,7 @@ def summarize(results: list[FoldResult]) -> list[Summary]:
     for (target, model), rs in groups.items():
         evaluated = [r for r in rs if r.skipped is None]
         for metric in METRICS:
-            values = [
-                r.metrics[metric].value for r in evaluated if r.metrics[metric].value is not None
-            ]
+            values = [v for r in evaluated if (v := r.metrics[metric].value) is not None]
             mean = float(np.mean(values)) if values else None
             std = float(np.std(values)) if values else None
             out.append(Summary(target, model, metric, mean, std, len(values), len(evaluated)))
@@ -53,9 +51,9 @@ def paired(
 ) -> Paired:
     """Per (cohort, fold) differences model − baseline and a two-sided Wilcoxon signed-rank test."""
     value = {
-        (r.target, r.fold, r.model): r.metrics[metric].value
+        (r.target, r.fold, r.model): v
         for r in results
-        if r.skipped is None and r.metrics[metric].value is not None
+        if r.skipped is None and (v := r.metrics[metric].value) is not None
     }
     keys = sorted(
         {(t, f) for t, f, m in value if m == model} & {(t, f) for t, f, m in value if m == baseline}

@@ -67,6 +67,11 @@ def regularisers(
 
 
 class Steph(MergedModule):
+    base: torch.Tensor
+    target_vector: torch.Tensor
+    source_vectors: torch.Tensor
+    rows: torch.Tensor
+
     def __init__(
         self,
         arch: Architecture,

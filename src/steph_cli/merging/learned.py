@@ -62,6 +62,9 @@ class MergedModule(nn.Module):
 
 
 class ScalarMerge(MergedModule):
+    base: torch.Tensor
+    rows: torch.Tensor
+
     def __init__(
         self,
         arch: Architecture,

@@ -57,8 +57,8 @@ def _existing(ws: Workspace, path: Path, target: str, method: str, fold: int) ->
         skipped=True,
         test_cindex=recorded_cindex(path),
         expert_cindex=recorded_cindex(ws.expert_file(target, fold)),
-        sources=list(model.json("sources") or []),  # type: ignore[arg-type]
-        source_stats=dict(model.json("source_stats") or {}),  # type: ignore[arg-type]
+        sources=list(model.json("sources") or []),  # type: ignore[call-overload]
+        source_stats=dict(model.json("source_stats") or {}),  # type: ignore[call-overload]
     )
 
 
@@ -120,7 +120,7 @@ def merge(
                 "merged encoder is θ_init and the model only a head on its features. Use "
                 "--weight-activation softplus, --beta-w 0, --head-init target or a lower --lr"
             )
-    meta = {
+    meta: dict[str, object] = {
         "method": method.name,
         "cohort": target,
         "target": target,

@@ -10,6 +10,7 @@ UNI2-h-DSS label files therefore load as they are.
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,7 +60,7 @@ class Labels:
         )
 
 
-def _pick(header: list[str], options: tuple[str, ...]) -> str | None:
+def _pick(header: Sequence[str], options: tuple[str, ...]) -> str | None:
     lowered = {h.strip().lower(): h for h in header}
     return next((lowered[o] for o in options if o in lowered), None)
 
@@ -160,7 +161,7 @@ def read_labels(path: Path) -> Labels:
     if not per_patient:
         raise _fail(path, None, "no patients", "add one row per slide")
     patients = tuple(per_patient)
-    owner = {}
+    owner: dict[str, str] = {}
     for p in patients:
         for s in slides[p]:
             if s in owner:

@@ -9,6 +9,7 @@ the same seed and data give the same bytes.
 import json
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -57,7 +58,7 @@ class Run:
     def write(self, name: str, payload: object) -> None:
         atomic.write_text(self.directory / name, dumps(payload))
 
-    def manifest(self, options: dict[str, object], inputs: dict[str, str], seed: int) -> None:
+    def manifest(self, options: Mapping[str, object], inputs: dict[str, str], seed: int) -> None:
         self.write(
             "manifest.json",
             {
