@@ -14,7 +14,7 @@ from steph_cli.cli.common import State, command, emit_json, note, out, progress,
 from steph_cli.errors import StephError
 
 if TYPE_CHECKING:
-    from steph_cli.slides.extract import ExtractHooks, ExtractReport
+    from steph_cli.slides.extract import ExtractHooks, ExtractReport, SlideResult
     from steph_cli.tasks.graph import Events, Report, Task
 
 ENCODER_PANEL = "Encoder"
@@ -229,10 +229,10 @@ def _progress(state: State, n_slides: int) -> Iterator["ExtractHooks"]:
             bar.update(slides_task, info=slide_id)
             bar.reset(tiles_task, total=tiles, info=slide_id)
 
-        def on_result(result: object) -> None:
+        def on_result(result: "SlideResult") -> None:
             bar.advance(slides_task)
-            if getattr(result, "status", None) == SKIPPED:
-                note(state, f"{result.slide_id}: features exist, skipped (use --force to redo)")  # type: ignore[attr-defined]
+            if result.status == SKIPPED:
+                note(state, f"{result.slide_id}: features exist, skipped (use --force to redo)")
 
         yield ExtractHooks(on_slide, lambda n: bar.advance(tiles_task, n), on_result)
 

@@ -67,7 +67,6 @@ def regularisers(
 
 
 class Steph(MergedModule):
-    base: torch.Tensor
     target_vector: torch.Tensor
     source_vectors: torch.Tensor
     rows: torch.Tensor
@@ -83,10 +82,9 @@ class Steph(MergedModule):
         seed: int,
         head: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(arch, layout, seed, head)
+        super().__init__(arch, layout, base, seed, head)
         m = len(source_vectors)
         self.k = min(options.top_k, m)
-        self.register_buffer("base", base.detach().clone())
         self.register_buffer("target_vector", target_vector.detach().clone())
         self.register_buffer("source_vectors", source_vectors.detach().clone())
         self.register_buffer("rows", torch.empty(0), persistent=False)

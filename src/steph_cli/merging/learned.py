@@ -24,16 +24,20 @@ class MergedModule(nn.Module):
     tensors through ``torch.func.functional_call`` (so gradients reach whatever produced
     them), and a new head."""
 
+    base: torch.Tensor  # θ_init, flattened over the encoder (a frozen buffer)
+
     def __init__(
         self,
         arch: Architecture,
         layout: Layout,
+        base: torch.Tensor,
         seed: int,
         head: dict[str, torch.Tensor] | None = None,
     ) -> None:
         super().__init__()
         self.arch = arch
         self.layout = layout
+        self.register_buffer("base", base.detach().clone())
         self.body = ABMIL(arch).requires_grad_(False)
         self.head = fresh_head(arch, seed)
         if head is not None:  # start from a trained head (the target expert's)
@@ -62,7 +66,6 @@ class MergedModule(nn.Module):
 
 
 class ScalarMerge(MergedModule):
-    base: torch.Tensor
     rows: torch.Tensor
 
     def __init__(
@@ -74,8 +77,7 @@ class ScalarMerge(MergedModule):
         seed: int,
         head: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        super().__init__(arch, layout, seed, head)
-        self.register_buffer("base", base.detach().clone())
+        super().__init__(arch, layout, base, seed, head)
         self.register_buffer("rows", rows.detach().clone())
         self.weights = nn.Parameter(torch.full((len(rows),), 1.0 / len(rows)))
 

@@ -167,12 +167,12 @@ def extract_slide(
     )
 
 
-def _finished(out: Path) -> bool:
+def _finished(out: Path) -> int | None:
+    """Patches in a complete feature file; None when there is none (or only a broken one)."""
     try:
-        feature_store.feature_shape(out)
+        return feature_store.feature_shape(out)[0]
     except StephError:
-        return False
-    return True
+        return None
 
 
 @dataclass(frozen=True)
@@ -246,10 +246,9 @@ def extract(
     tasks = []
     for slide_id, path in ids.items():
         out = ws.feature_file(cohort, slide_id)
-        if _finished(out) and not options.force:
-            results[slide_id] = SlideResult(
-                slide_id, path, SKIPPED, feature_store.feature_shape(out)[0]
-            )
+        done = None if options.force else _finished(out)
+        if done is not None:
+            results[slide_id] = SlideResult(slide_id, path, SKIPPED, done)
             hooks.on_result(results[slide_id])
         else:
             args = (ws, cohort, slide_id, path, ref, task_device or device, options)

@@ -1,16 +1,19 @@
-"""The task functions and task graphs of ``train`` and ``merge`` (``extract``'s live with it).
+"""The task graphs of ``train`` and ``merge`` (``extract``'s lives with it).
 
-Each job is a module-level function of plain arguments (paths, option dataclasses), so Ray
-ships it by reference; the optional ``progress`` hook is given only by the local executor.
+The task functions are the library's own (``train_expert``, ``merging.run.merge``): module-level
+functions of plain arguments (paths, option dataclasses), so Ray ships them by reference; their
+optional ``progress`` hook is given only by the local executor.
 """
 
 from typing import Any
 
 import torch
 
+from steph_cli.merging.run import merge
 from steph_cli.progress import Progress
 from steph_cli.tasks.graph import Task
 from steph_cli.training.config import ArchOptions, TrainConfig
+from steph_cli.training.expert import train_expert
 from steph_cli.workspace.paths import Workspace
 
 
@@ -22,45 +25,11 @@ def vector_key(cohort: str, fold: int) -> str:
     return f"vector {cohort} fold {fold}"
 
 
-def train_job(
-    ws: Workspace,
-    cohort: str,
-    fold: int,
-    config: TrainConfig,
-    arch: ArchOptions,
-    device: torch.device,
-    force: bool,
-    progress: Progress | None = None,
-) -> Any:
-    from steph_cli.training.expert import train_expert
-
-    return train_expert(ws, cohort, fold, config, arch, device, force, progress)
-
-
 def vector_job(ws: Workspace, cohort: str, fold: int, progress: Progress | None = None) -> Any:
+    """``write_vector`` as a task: it has no progress to report."""
     from steph_cli.merging.vectors import write_vector
 
     return write_vector(ws, cohort, fold)
-
-
-def merge_job(
-    ws: Workspace,
-    target: str,
-    sources: list[str],
-    method: str,
-    fold: int,
-    options: Any,
-    config: TrainConfig,
-    device: torch.device,
-    source_fold: int,
-    force: bool,
-    progress: Progress | None = None,
-) -> Any:
-    from steph_cli.merging.run import merge
-
-    return merge(
-        ws, target, sources, method, fold, options, config, device, source_fold, force, progress
-    )
 
 
 def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> None:
@@ -89,7 +58,8 @@ def train_tasks(
     force: bool,
 ) -> list[Task]:
     return [
-        Task(train_key(c, k), train_job, (ws, c, k, config, arch, device, force)) for c, k in jobs
+        Task(train_key(c, k), train_expert, (ws, c, k, config, arch, device, force))
+        for c, k in jobs
     ]
 
 
@@ -116,7 +86,7 @@ def merge_tasks(
         if train_missing is not None and not ws.expert_file(c, k).is_file():
             expert_config, arch = train_missing
             tasks.append(
-                Task(train_key(c, k), train_job, (ws, c, k, expert_config, arch, device, False))
+                Task(train_key(c, k), train_expert, (ws, c, k, expert_config, arch, device, False))
             )
             trained.add((c, k))
     for c, k in needed:
@@ -125,5 +95,5 @@ def merge_tasks(
     for target, sources, k in plans:
         deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in sources))
         args = (ws, target, sources, method, k, options, config, device, source_fold, force)
-        tasks.append(Task(f"merge {target} {method} fold {k}", merge_job, args, deps))
+        tasks.append(Task(f"merge {target} {method} fold {k}", merge, args, deps))
     return tasks

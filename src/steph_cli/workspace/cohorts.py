@@ -99,9 +99,9 @@ def import_features(
     assert dim is not None
     ws_settings.set_feature_dim(ws, dim, str(source))
     dest = ws.features_dir(name)
-    kept = [f for f in files if not force and (dest / f"{f.slide_id}.h5").exists()]
-    feature_store.install([f for f in files if f not in kept], dest, link)
-    return [f for f in files if f not in kept], len(kept)
+    new = [f for f in files if force or not (dest / f"{f.slide_id}.h5").exists()]
+    feature_store.install(new, dest, link)
+    return new, len(files) - len(new)
 
 
 def write_folds(ws: Workspace, cohort: str, folds: list[ws_splits.Fold]) -> None:
