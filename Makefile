@@ -20,11 +20,13 @@ test: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src
+	$(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/train_throughput.py

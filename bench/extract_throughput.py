@@ -6,7 +6,7 @@ One 20x slide (0.5 µm/px, JPEG tiles, a few tissue regions) is generated, then 
 - planning: the patch grid and its tissue fractions;
 - reading: every kept 256 px tile through the DataLoader (``workers`` 0 and 1);
 - encoding: a ViT-S/16 at 224 px (random weights) on the tiles already in memory;
-- end to end: ``slides.extract.extract`` writing the HDF5 file, workers 0 and 1.
+- end to end: ``steph_cli.extract`` (the API) writing the HDF5 file, workers 0 and 1.
 
 Ratios against baselines measured in the same run: reading against bulk-decoding the
 whole level 0 with tifffile on one thread (pixels per second of the codec alone), and
@@ -26,8 +26,9 @@ import torch
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
+from steph_cli.api import extract
 from steph_cli.slides import encoders
-from steph_cli.slides.extract import EncoderRef, ExtractOptions, extract, load
+from steph_cli.slides.extract import EncoderRef, ExtractOptions, load
 from steph_cli.slides.patching import Tiles, plan
 from steph_cli.slides.reader import Slide
 from steph_cli.slides.tissue import segment_slide
@@ -111,7 +112,16 @@ def main() -> None:
             ws = Workspace.at(root / f"ws{w}")
             options = ExtractOptions(workers=w, force=True)
             start = time.perf_counter()
-            extract(ws, "BENCH", [slide_path], ref, device, options)
+            extract(
+                ws,
+                "BENCH",
+                slide_path.parent,
+                encoder="custom",
+                weights=weights,
+                timm_name=args.encoder,
+                options=options,
+                device="cpu",
+            )
             t_total[w] = time.perf_counter() - start
 
     pixels = args.size * args.size

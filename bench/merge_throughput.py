@@ -20,10 +20,11 @@ import time
 import numpy as np
 import torch
 
-from steph_cli.merging.hyper import Steph, regularisers
-from steph_cli.merging.layout import Layout
-from steph_cli.merging.options import MergeOptions
+from steph_cli.merging.methods.steph import StephParams
+from steph_cli.merging.steph_training import regularisers
 from steph_cli.models.abmil import ABMIL, Architecture, encoder_keys
+from steph_cli.models.layout import Layout
+from steph_cli.models.merged import StephNet
 from steph_cli.survival.loss import nll_loss
 from steph_cli.training.loop import TrainConfig, fit
 from timing import best_of
@@ -38,7 +39,7 @@ def gemm_two(n: int) -> float:
     return best_of(lambda: ((x @ w1.T).sum() + (x @ w2.T).sum()).backward())
 
 
-def make(m: int) -> Steph:
+def make(m: int) -> StephNet:
     arch = Architecture(D, E, A, T)
     state = ABMIL(arch).state_dict()
     layout = Layout.of(state, encoder_keys(state))
@@ -46,13 +47,16 @@ def make(m: int) -> Steph:
     base = layout.flatten(state)
     target = torch.randn(layout.size, generator=g) * 1e-3
     sources = torch.randn(m, layout.size, generator=g) * 1e-3
-    return Steph(arch, layout, base, target, sources, MergeOptions(), seed=0)
+    params = StephParams()
+    return StephNet(
+        arch, layout, base, target, sources, params.top_k, params.weight_activation, seed=0
+    )
 
 
-def train_time(model: Steph, bags: list[torch.Tensor]) -> float:
+def train_time(model: StephNet, bags: list[torch.Tensor]) -> float:
     model.train()
     y, e = torch.zeros(1, dtype=torch.long), torch.ones(1)
-    options = MergeOptions()
+    options = StephParams()
 
     def step(i: int):
         w, lam, top = model.mixing(bags[i])
@@ -61,7 +65,7 @@ def train_time(model: Steph, bags: list[torch.Tensor]) -> float:
         extra = options.beta_w * balance + options.beta_lambda * shares
         return nll_loss(logits.unsqueeze(0), y, e) + extra, {}
 
-    config = TrainConfig(epochs=1, accumulate=16)
+    config = TrainConfig(epochs=1, accumulate=16, seed=0)
     fit(model.trainable(), 2, step, config)  # warm-up
     start = time.perf_counter()
     fit(model.trainable(), len(bags), step, config)

@@ -1,3 +1,56 @@
-"""steph: cross-cancer survival prognosis from whole-slide images by model merging (STEPH)."""
+"""steph: cross-cancer survival prognosis from whole-slide images by model merging (STEPH).
+
+The public API (``steph_cli.train``, ``steph_cli.merge``, ``steph_cli.evaluate``, ...; see
+docs/api.md) is imported on first use, so that the command line starts without loading torch.
+"""
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+# The calls and result types of ``steph_cli.api`` (its ``__all__``).
+API = (
+    "Demo",
+    "Evaluation",
+    "ExtractReport",
+    "Imported",
+    "Inventory",
+    "Splits",
+    "Vectors",
+    "add_cohort",
+    "cohort",
+    "demo",
+    "evaluate",
+    "extract",
+    "import_features",
+    "list_cohorts",
+    "merge",
+    "open_workspace",
+    "predict",
+    "split_cohort",
+    "status",
+    "train",
+    "vectors",
+)
+# The option and hook types a caller builds, by defining module.
+_TYPES = {
+    "ArchOptions": "steph_cli.models.arch",
+    "Execution": "steph_cli.tasks.execution",
+    "ExtractOptions": "steph_cli.slides.extract",
+    "Hooks": "steph_cli.hooks",
+    "StephError": "steph_cli.errors",
+    "TqdmHooks": "steph_cli.hooks",
+    "TrainConfig": "steph_cli.training.config",
+    "Workspace": "steph_cli.workspace",
+}
+__all__ = ["__version__", *API, *_TYPES]
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in API:
+        return getattr(importlib.import_module("steph_cli.api"), name)
+    if name in _TYPES:
+        return getattr(importlib.import_module(_TYPES[name]), name)
+    raise AttributeError(f"module 'steph_cli' has no attribute {name!r}")

@@ -2,14 +2,14 @@
 
 from types import ModuleType
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError
 
 
 def pyplot() -> ModuleType:
     try:
         import matplotlib
     except ImportError:
-        raise StephError("plotting needs matplotlib: pip install 'steph-cli[plot]'") from None
+        raise BadInputError("plotting needs matplotlib: pip install 'steph-cli[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

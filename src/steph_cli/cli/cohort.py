@@ -2,14 +2,15 @@
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli.common import State, command, emit_json, note, out, table, warn
-from steph_cli.workspace import cohorts as lib
-from steph_cli.workspace import settings as ws_settings
+
+if TYPE_CHECKING:
+    from steph_cli.workspace.cohorts import CohortSummary
 
 app = typer.Typer(help="Register and inspect cancer cohorts.", no_args_is_help=True)
 
@@ -19,7 +20,7 @@ CohortArg = Annotated[
 ]
 
 
-def _row(s: lib.CohortSummary) -> list[object]:
+def _row(s: "CohortSummary") -> list[object]:
     return [
         s.name,
         s.patients,
@@ -33,11 +34,11 @@ def _row(s: lib.CohortSummary) -> list[object]:
 COLUMNS = ["cohort", "patients", "slides w/ features", "events", "median t (days)", "folds"]
 
 
-def _as_json(s: lib.CohortSummary) -> dict[str, object]:
+def _as_json(s: "CohortSummary") -> dict[str, object]:
     return {**asdict(s), "event_rate": s.event_rate}
 
 
-def _report(state: State, summary: lib.CohortSummary) -> None:
+def _report(state: State, summary: "CohortSummary") -> None:
     if state.json:
         emit_json(_as_json(summary))
         return
@@ -69,17 +70,22 @@ def add(
     The first command on a new workspace records --seed (default 0) in steph.toml; the
     shared initialisation of every expert is drawn from it.
     """
-    ws_settings.ensure(state.ws, seed=state.seed)
-    lib.add_cohort(state.ws, name, labels, splits, features, link=link, force=force)
-    note(state, f"registered cohort [bold]{name}[/] in {state.ws.root}")
-    _report(state, lib.summarize(state.ws, name))
+    from steph_cli import api
+
+    summary = api.add_cohort(
+        state.ws, name, labels, splits, features, link=link, force=force, seed=state.seed
+    )
+    note(state, f"registered cohort {name} in {state.ws.root}")
+    _report(state, summary)
 
 
 @app.command("list")
 @command
 def list_(state: State) -> None:
     """List the workspace's cohorts."""
-    summaries = [lib.summarize(state.ws, c) for c in state.ws.cohorts()]
+    from steph_cli import api
+
+    summaries = api.list_cohorts(state.ws)
     if state.json:
         emit_json([_as_json(s) for s in summaries])
     elif summaries:
@@ -92,7 +98,9 @@ def list_(state: State) -> None:
 @command
 def show(state: State, name: CohortArg) -> None:
     """Show one cohort: sizes, events, follow-up, folds and warnings."""
-    summary = lib.summarize(state.ws, state.ws.require_cohort(name))
+    from steph_cli import api
+
+    summary = api.cohort(state.ws, name)
     if state.json:
         emit_json(_as_json(summary))
         return
@@ -117,15 +125,16 @@ def split(
     folds: Annotated[int, typer.Option("--folds", help="Number of folds k.")] = 5,
 ) -> None:
     """Make patient-level k-fold splits, stratified by event and follow-up time."""
-    seed = state.seed if state.seed is not None else ws_settings.load(state.ws).seed
-    made = lib.split_cohort(state.ws, state.ws.require_cohort(name), folds, seed)
+    from steph_cli import api
+
+    made = api.split_cohort(state.ws, name, folds, state.seed)
     if state.json:
-        emit_json([{"fold": f.index, **f.counts()} for f in made])
+        emit_json([{"fold": f.index, **f.counts()} for f in made.folds])
         return
     out.print(
         table(
-            f"{name}: {folds} folds (seed {seed})",
+            f"{name}: {folds} folds (seed {made.seed})",
             ["fold", "train", "test"],
-            [[f.index, len(f.train), len(f.test)] for f in made],
+            [[f.index, len(f.train), len(f.test)] for f in made.folds],
         )
     )

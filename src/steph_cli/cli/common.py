@@ -1,37 +1,29 @@
-"""What every command shares: common options, output channels, progress and error mapping.
+"""What every command shares: the common options, the run state, and the output channels.
 
 The common options (``--workspace``, ``--device``, ``--seed``, ``--quiet``, ``--json``) are
 accepted both before the command (on the root callback) and after it (added to each command
-by :func:`command`); a value given after the command wins.
+by :func:`command`); a value given after the command wins. stdout carries results (tables or
+JSON) only; notes, warnings, progress and errors go to stderr.
 """
 
-import contextlib
 import functools
 import inspect
 import json
-import os
+import math
 import re
 import sys
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from steph_cli.errors import StephError
-from steph_cli.progress import Progress as LibProgress
 from steph_cli.workspace import Workspace
 
 PANEL = "Common options"
@@ -107,23 +99,34 @@ def _merge(base: State, given: dict[str, Any]) -> State:
     )
 
 
-def command(fn: Callable[..., Any]) -> Callable[..., Any]:
+def command(
+    fn: Callable[..., Any] | None = None,
+    *,
+    extra: list[inspect.Parameter] | None = None,
+    bundle: str = "",
+) -> Any:
     """Give ``fn`` the common options and one-line error handling.
 
-    ``fn`` receives the merged :class:`State` as its ``state`` argument. A :class:`StephError`
-    becomes a one-line message on stderr and its exit code (2 for bad input, 1 for a failed
-    run); ``STEPH_DEBUG=1`` re-raises it with the full traceback.
+    ``fn`` receives the merged :class:`State` as its ``state`` argument. ``extra`` parameters
+    (options generated from data, e.g. merge methods' parameters) reach ``fn`` as one dict
+    argument named ``bundle``. A library error becomes one line on stderr and its exit code
+    (``cli/_errors.py``).
     """
+    if fn is None:
+        return lambda f: command(f, extra=extra, bundle=bundle)
+    from steph_cli.cli._errors import handle_errors
+
     hints = typing.get_type_hints(fn, include_extras=True)
     own = [
         p.replace(annotation=hints.get(p.name, p.annotation))
         for p in inspect.signature(fn).parameters.values()
-        if p.name != "state"
+        if p.name not in ("state", bundle)
     ]
-    extra = [
+    common = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=a)
         for name, (a, d) in _COMMON.items()
     ]
+    generated = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in extra or []]
     ctx_param = inspect.Parameter(
         "ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context
     )
@@ -131,71 +134,54 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(ctx: typer.Context, **kwargs: Any) -> Any:
         given = {name: kwargs.pop(name) for name in _COMMON}
+        if bundle:
+            kwargs[bundle] = {p.name: kwargs.pop(p.name) for p in generated}
         state = _merge(ctx.obj if isinstance(ctx.obj, State) else State(), given)
-        with handle_errors(state):
+        with handle_errors():
             return fn(state=state, **kwargs)
 
-    params = [ctx_param, *own, *extra]
+    params = [ctx_param, *own, *generated, *common]
     wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     del wrapper.__wrapped__  # Typer must see the new signature, not fn's
     return wrapper
 
 
-class handle_errors:  # noqa: N801 - used as a context manager
-    """Map library errors to exit codes and one-line messages, in one place."""
-
-    def __init__(self, state: State) -> None:
-        self.state = state
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: object) -> None:
-        """Never swallows an exception: lets it through, or replaces it with an exit."""
-        if exc is None or isinstance(exc, typer.Exit | typer.Abort | SystemExit):
-            return
-        if isinstance(exc, KeyboardInterrupt):
-            err.print("[red]interrupted[/]; finished files are kept, nothing half-written")
-            raise typer.Exit(130) from None
-        if os.environ.get("STEPH_DEBUG") == "1" or isinstance(exc, typer.BadParameter):
-            return
-        if isinstance(exc, StephError):
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-        err.print(
-            f"[bold red]error:[/] unexpected {type(exc).__name__}: {exc} "
-            "(a bug in steph; set STEPH_DEBUG=1 for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        raise typer.Exit(1) from None
-
-
-# stdout carries results (tables or JSON); everything else goes to stderr.
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
 def note(state: State, message: str) -> None:
     if not state.quiet:
-        err.print(message, highlight=False, soft_wrap=True)
+        err.print(escape(message), highlight=False, soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def emit_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2, default=_jsonable) + "\n")
+    """JSON on stdout; NaN and infinities (never valid JSON) become null."""
+    text = json.dumps(_finite(payload), indent=2, default=_jsonable, allow_nan=False)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):
-        return value.item()
+        return _finite(value.item())
     if hasattr(value, "tolist"):
-        return value.tolist()
+        return _finite(value.tolist())
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
@@ -206,41 +192,18 @@ def fmt(value: float | None, digits: int = 3) -> str | None:
     return None if value is None else f"{value:.{digits}f}"
 
 
+def cell(value: Any) -> Text | str:
+    """A table cell: None as a dash; text shown as it is (never read as markup), styled
+    :class:`Text` kept."""
+    if isinstance(value, Text):
+        return value
+    return "–" if value is None else escape(str(value))
+
+
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    t = Table(title=title, title_justify="left", header_style="bold")
+    t = Table(title=title and escape(title), title_justify="left", header_style="bold")
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right")
+        t.add_column(escape(c), justify="left" if i == 0 else "right")
     for row in rows:
-        t.add_row(*("–" if v is None else str(v) for v in row))
+        t.add_row(*(cell(v) for v in row))
     return t
-
-
-@contextlib.contextmanager
-def training_progress(state: State, epochs: int) -> Iterator[LibProgress]:
-    """A progress bar that follows the library's per-model training callbacks."""
-    with progress(state) as bar:
-        task = bar.add_task("", total=None, info="")
-
-        def on_start(description: str, total: int) -> None:
-            bar.reset(task, total=total, description=description, info="")
-
-        def on_epoch(record: dict[str, float]) -> None:
-            info = f"epoch {record['epoch']:.0f}/{epochs} loss {record['loss']:.4f}"
-            bar.update(task, info=info)
-
-        yield LibProgress(on_start, lambda: bar.advance(task), on_epoch)
-
-
-def progress(state: State) -> Progress:
-    """A rich progress display on stderr, hidden with --quiet, --json or a non-TTY stderr."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=state.quiet or state.json or not err.is_terminal,
-        transient=False,
-    )

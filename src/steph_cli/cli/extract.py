@@ -1,21 +1,17 @@
 """``steph extract``: whole-slide images to patch features, or an import of existing ones."""
 
-import contextlib
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steph_cli.cli import completion
-from steph_cli.cli import tasks as tasks_cli
-from steph_cli.cli.common import State, command, emit_json, note, out, progress, table, warn
-from steph_cli.errors import StephError
+from steph_cli.cli import completion, render
+from steph_cli.cli import options as opt
+from steph_cli.cli.common import State, command, emit_json, note, out, table
+from steph_cli.cli.progress import RichHooks
 
 if TYPE_CHECKING:
-    from steph_cli.slides.extract import ExtractHooks, ExtractReport, SlideResult
-    from steph_cli.tasks.graph import Events, Report, Task
+    from steph_cli.api import Imported
 
 ENCODER_PANEL = "Encoder"
 PATCH_PANEL = "Tissue and patches"
@@ -39,10 +35,6 @@ def _threshold(value: str) -> str:
     if value != "otsu" and not (value.isdigit() and 0 <= int(value) <= 255):
         raise typer.BadParameter("use otsu or a saturation value 0-255")
     return value
-
-
-def default_workers() -> int:
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
 @command
@@ -146,9 +138,9 @@ def extract(
     force: Annotated[
         bool, typer.Option(help="Redo slides (or re-import files) that already have features.")
     ] = False,
-    executor: tasks_cli.ExecutorOpt = "local",
-    ray_address: tasks_cli.RayAddressOpt = None,
-    cpus_per_task: tasks_cli.CpusPerTaskOpt = 1,
+    executor: opt.Executor = "local",
+    ray_address: opt.RayAddress = None,
+    cpus_per_task: opt.CpusPerTask = 1,
 ) -> None:
     """Whole-slide images → patch features: features/NAME/SLIDE_ID.h5 (CLAM/TRIDENT layout).
 
@@ -157,58 +149,66 @@ def extract(
     are skipped, a slide without tissue gets an empty file, and a failing slide is reported
     while the others go on (exit 1 at the end). Weights are read from local disk only.
     """
-    if (slides is None) == (from_ is None):
-        raise StephError("give either --slides DIR (extract) or --from DIR (import)")
-    if from_ is not None:
-        _import(state, cancer, from_, link, force)
-        return
-    assert slides is not None
-    import torch
-
-    from steph_cli.slides import extract as lib
+    from steph_cli import api
+    from steph_cli.slides.extract import ExtractOptions
     from steph_cli.slides.patching import PatchOptions
-    from steph_cli.slides.reader import slide_files
     from steph_cli.slides.tissue import TissueOptions
+    from steph_cli.tasks.execution import Execution
 
-    paths = slide_files(slides)
-    execution = tasks_cli.Execution(executor, ray_address, cpus_per_task)
-    device = execution.device(state.device)
-    # The encoder is loaded here too, so that bad weights fail before any slide; on Ray the
-    # GPUs are the workers', so the driver checks it on its CPU.
-    here = torch.device("cpu") if execution.ray else device
-    ref = lib.EncoderRef(encoder, weights, timm_name, timm_kwargs)
-    model = lib.load(ref, here)
-    threshold = None if tissue_threshold == "otsu" else int(tissue_threshold)
-    options = lib.ExtractOptions(
-        patches=PatchOptions(mag, patch_size, overlap, min_tissue),
-        tissue=TissueOptions(threshold=threshold),
-        mpp=mpp,
-        backend=backend,
-        batch_size=batch_size,
-        workers=default_workers() if workers is None else workers,
-        force=force,
-        preview=preview,
-    )
-    if model.spec.note:
-        note(state, f"{encoder}: {model.spec.note}")
-    note(
-        state,
-        f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {device}, "
-        f"{options.workers} reader process(es) per slide ({executor} executor)",
-    )
-    if execution.ray:
-
-        def on_ray(tasks: list["Task"], events: "Events") -> "Report":
-            return tasks_cli.run_ray(state, tasks, execution, device, events)
-
-        report = lib.extract(
-            state.ws, cancer, paths, ref, here, options, runner=on_ray, task_device=device
+    if (slides is None) == (from_ is None):
+        raise typer.BadParameter("give either --slides DIR (extract) or --from DIR (import)")
+    with RichHooks(state) as hooks:
+        if from_ is not None:
+            imported = api.import_features(
+                state.ws, cancer, from_, link=link, force=force, hooks=hooks
+            )
+            _next_step(state, cancer)
+            _imported(state, cancer, imported)
+            return
+        assert slides is not None
+        threshold = None if tissue_threshold == "otsu" else int(tissue_threshold)
+        options = ExtractOptions(
+            patches=PatchOptions(mag, patch_size, overlap, min_tissue),
+            tissue=TissueOptions(threshold=threshold),
+            mpp=mpp,
+            backend=backend,
+            batch_size=batch_size,
+            workers=workers,
+            force=force,
+            preview=preview,
         )
-    else:
-        with _progress(state, len(paths)) as hooks:
-            report = lib.extract(state.ws, cancer, paths, ref, device, options, hooks)
+        execution = Execution(executor, ray_address, cpus_per_task)
+        report = api.extract(
+            state.ws,
+            cancer,
+            slides,
+            encoder=encoder,
+            weights=weights,
+            timm_name=timm_name,
+            timm_kwargs=timm_kwargs,
+            options=options,
+            execution=execution,
+            device=state.device,
+            hooks=hooks,
+        )
     _next_step(state, cancer)
-    _report(state, report)
+    if state.json:
+        emit_json(report.to_json())
+    else:
+        rows: list[list[object]] = [
+            [r.slide_id, r.status, r.patches, f"{r.seconds:.1f}"] for r in report.results
+        ]
+        failed = report.failed()
+        ok = f"{len(report.results) - len(failed)} ok" + (
+            f", {len(failed)} failed" if failed else ""
+        )
+        total = sum(r.patches for r in report.results)
+        seconds = sum(r.seconds for r in report.results)
+        rows.append(["total", ok, total, f"{seconds:.1f}"])
+        out.print(table(None, ["slide", "status", "patches", "s"], rows))
+    for r in report.failed():
+        render.failure(f"{r.slide_id} ({r.path})", r.message, r.fix)
+    report.raise_failures()
 
 
 def _next_step(state: State, cancer: str) -> None:
@@ -216,73 +216,7 @@ def _next_step(state: State, cancer: str) -> None:
         note(state, f"next: steph cohort add {cancer} --labels LABELS.csv (features are in place)")
 
 
-@contextlib.contextmanager
-def _progress(state: State, n_slides: int) -> Iterator["ExtractHooks"]:
-    """Two bars: slides overall, and the tiles of the slide being encoded."""
-    from steph_cli.slides.extract import SKIPPED, ExtractHooks
-
-    with progress(state) as bar:
-        slides_task = bar.add_task("slides", total=n_slides, info="")
-        tiles_task = bar.add_task("tiles", total=None, info="")
-
-        def on_slide(slide_id: str, tiles: int) -> None:
-            bar.update(slides_task, info=slide_id)
-            bar.reset(tiles_task, total=tiles, info=slide_id)
-
-        def on_result(result: "SlideResult") -> None:
-            bar.advance(slides_task)
-            if result.status == SKIPPED:
-                note(state, f"{result.slide_id}: features exist, skipped (use --force to redo)")
-
-        yield ExtractHooks(on_slide, lambda n: bar.advance(tiles_task, n), on_result)
-
-
-def _report(state: State, report: "ExtractReport") -> None:
-    from steph_cli.slides.extract import EMPTY, FAILED
-
-    failed = [r for r in report.results if r.status == FAILED]
-    if state.json:
-        emit_json(
-            {
-                "slides": [
-                    {
-                        "slide_id": r.slide_id,
-                        "path": str(r.path),
-                        "status": r.status,
-                        "patches": r.patches,
-                        "seconds": round(r.seconds, 3),
-                        "message": r.message,
-                    }
-                    for r in report.results
-                ],
-                "run": str(report.run_dir),
-            }
-        )
-    else:
-        rows = [[r.slide_id, r.status, r.patches, f"{r.seconds:.1f}"] for r in report.results]
-        total = sum(r.patches for r in report.results)
-        seconds = sum(r.seconds for r in report.results)
-        ok = f"{len(report.results) - len(failed)} ok" + (
-            f", {len(failed)} failed" if failed else ""
-        )
-        rows.append(["total", ok, total, f"{seconds:.1f}"])
-        out.print(table(None, ["slide", "status", "patches", "s"], rows))
-        for r in report.results:
-            if r.status == EMPTY:
-                warn(f"{r.slide_id}: {r.message}")
-    tasks_cli.fail(
-        [(f"{r.slide_id} ({r.path})", r.message) for r in failed],
-        len(report.results),
-        "slide(s)",
-        "Fix them and rerun: finished slides are skipped",
-    )
-
-
-def _import(state: State, cancer: str, source: Path, link: bool, force: bool) -> None:
-    from steph_cli.workspace import cohorts
-
-    files, kept = cohorts.import_features(state.ws, cancer, source, link=link, force=force)
-    _next_step(state, cancer)
+def _imported(state: State, cancer: str, imported: "Imported") -> None:
     if state.json:
         emit_json(
             {
@@ -293,13 +227,11 @@ def _import(state: State, cancer: str, source: Path, link: bool, force: bool) ->
                         "dim": f.dim,
                         "source": str(f.path),
                     }
-                    for f in files
+                    for f in imported.files
                 ],
-                "kept_existing": kept,
+                "kept_existing": imported.kept,
             }
         )
         return
-    rows = [[f.slide_id, f.n_patches, f.dim, str(f.path)] for f in files]
+    rows = [[f.slide_id, f.n_patches, f.dim, str(f.path)] for f in imported.files]
     out.print(table(f"imported into features/{cancer}", ["slide", "patches", "dim", "from"], rows))
-    if kept:
-        note(state, f"{kept} slide(s) already had features and were kept (use --force to replace)")

@@ -31,10 +31,9 @@ def predict(
     """
     from dataclasses import asdict
 
-    from steph_cli import device as devices
-    from steph_cli.evaluation.predict import predict as run
+    from steph_cli import api
 
-    preds = run(model, features, patient_id, devices.resolve(state.device))
+    preds = api.predict(model, features, patient_id=patient_id, device=state.device)
     if csv_path is not None:
         with csv_path.open("w", newline="") as fh:
             writer = csv.writer(fh)

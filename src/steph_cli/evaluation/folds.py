@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steph_cli.inference import load_model
+from steph_cli.evaluation.inference import load_model
 from steph_cli.survival import curves
 from steph_cli.survival.metrics import (
     Cohort,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steph_cli.errors import StephError
-from steph_cli.inference import load_model
+from steph_cli.errors import BadInputError
+from steph_cli.evaluation.inference import load_model
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
 from steph_cli.workspace.features import read_features
@@ -40,13 +40,13 @@ def predict(
         bags = [read_features(p).features for p in paths]
         for path, bag in zip(paths, bags, strict=True):
             if bag.shape[1] != arch.in_dim:
-                raise StephError(
+                raise BadInputError(
                     f"{path}: features have dimension {bag.shape[1]} but {model_path} expects "
                     f"{arch.in_dim}; use features from the encoder the model was trained on"
                 )
         bag = np.concatenate(bags)
         if len(bag) == 0:
-            raise StephError(f"patient {patient}: no patches in {', '.join(map(str, paths))}")
+            raise BadInputError(f"patient {patient}: no patches in {', '.join(map(str, paths))}")
         with torch.no_grad():
             logits = model(torch.from_numpy(bag).to(device))
         surv = curves.survival(logits).cpu().numpy().astype(float)

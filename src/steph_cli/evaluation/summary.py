@@ -75,3 +75,8 @@ def paired(
         )
     p = float(wilcoxon(diffs).pvalue)
     return Paired(model, baseline, metric, len(diffs), float(diffs.mean()), wins, p)
+
+
+def compare(results: list[FoldResult], baseline: str) -> list[Paired]:
+    """Every other model of ``results`` against ``baseline``."""
+    return [paired(results, m, baseline) for m in sorted({r.model for r in results} - {baseline})]

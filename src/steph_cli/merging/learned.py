@@ -1,88 +1,57 @@
-"""Merges with learned parts, trained by the shared loop: scalar weights over [M, P] rows.
+"""Training learned merges with the shared loop, on the target fold's training patients."""
 
-θ_encoder = θ_init + Σ_i w_i row_i with w initialised to 1/M, and a fresh prediction head.
-Frozen: θ_init and the rows (buffers); trainable: w and the head.
-"""
+from collections.abc import Callable
 
 import torch
-from torch import nn
-from torch.func import functional_call
 
-from steph_cli.merging.layout import Layout
-from steph_cli.models.abmil import ABMIL, Architecture
-
-
-def fresh_head(arch: Architecture, seed: int) -> nn.Linear:
-    """A new prediction head, initialised from ``seed`` alone (reproducible)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Linear(arch.embed_dim, arch.n_bins)
+from steph_cli.merging.methods.base import Context, LearnedParams, Merged
+from steph_cli.merging.pool import Pool
+from steph_cli.models.merged import MergedModule, ScalarMerge
+from steph_cli.training.fold import Forward
 
 
-class MergedModule(nn.Module):
-    """Common frame of learned merges: a frozen ABMIL ``body`` run with merged encoder
-    tensors through ``torch.func.functional_call`` (so gradients reach whatever produced
-    them), and a new head."""
-
-    base: torch.Tensor  # θ_init, flattened over the encoder (a frozen buffer)
-
-    def __init__(
-        self,
-        arch: Architecture,
-        layout: Layout,
-        base: torch.Tensor,
-        seed: int,
-        head: dict[str, torch.Tensor] | None = None,
-    ) -> None:
-        super().__init__()
-        self.arch = arch
-        self.layout = layout
-        self.register_buffer("base", base.detach().clone())
-        self.body = ABMIL(arch).requires_grad_(False)
-        self.head = fresh_head(arch, seed)
-        if head is not None:  # start from a trained head (the target expert's)
-            with torch.no_grad():
-                self.head.weight.copy_(head["head.weight"])
-                self.head.bias.copy_(head["head.bias"])
-
-    def trainable(self) -> list[tuple[str, nn.Parameter]]:
-        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
-
-    def run(self, encoder_flat: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
-        params = {
-            **self.layout.unflatten(encoder_flat),
-            "head.weight": self.head.weight,
-            "head.bias": self.head.bias,
-        }
-        return functional_call(self.body, params, (bag,))
-
-    def export(self, encoder_flat: torch.Tensor) -> dict[str, torch.Tensor]:
-        """A plain ABMIL state dict (runs like an expert)."""
-        return {
-            **{k: v.detach() for k, v in self.layout.unflatten(encoder_flat).items()},
-            "head.weight": self.head.weight.detach(),
-            "head.bias": self.head.bias.detach(),
-        }
+def fit_merged(
+    model: MergedModule,
+    forward: Forward,
+    ctx: Context,
+    label: str,
+    annotate: Callable[[dict[str, float]], dict[str, float]] | None = None,
+) -> list[dict[str, float]]:
+    """Train ``model``'s trainable parts; it is left in eval mode on the fold's device."""
+    model.to(ctx.data.device).train()
+    history = ctx.data.fit(
+        model.trainable(),
+        forward,
+        ctx.config,
+        ctx.run,
+        ctx.hooks,
+        f"{label} fold {ctx.data.fold}",
+        annotate=annotate,
+    )
+    model.eval()
+    return history
 
 
-class ScalarMerge(MergedModule):
-    rows: torch.Tensor
+def train_rows(
+    name: str, rows: torch.Tensor, pool: Pool, params: LearnedParams, ctx: Context
+) -> Merged:
+    """Scalar weights over ``rows`` and a new head (from the target expert's, by default)."""
+    head = pool.target.state if params.head_init == "target" else None
+    model = ScalarMerge(
+        pool.arch, pool.layout, pool.base, rows, seed=ctx.config.run_seed, head=head
+    )
 
-    def __init__(
-        self,
-        arch: Architecture,
-        layout: Layout,
-        base: torch.Tensor,
-        rows: torch.Tensor,
-        seed: int,
-        head: dict[str, torch.Tensor] | None = None,
-    ) -> None:
-        super().__init__(arch, layout, base, seed, head)
-        self.register_buffer("rows", rows.detach().clone())
-        self.weights = nn.Parameter(torch.full((len(rows),), 1.0 / len(rows)))
+    def with_weights(record: dict[str, float]) -> dict[str, float]:
+        weights = model.weights.detach().cpu().tolist()
+        return {**record, **{f"w:{n}": w for n, w in zip(pool.names, weights, strict=True)}}
 
-    def encoder(self) -> torch.Tensor:
-        return self.base + self.weights @ self.rows
-
-    def forward(self, bag: torch.Tensor) -> torch.Tensor:
-        return self.run(self.encoder(), bag)
+    history = fit_merged(
+        model,
+        lambda bag: (model(bag), None, {}),
+        ctx,
+        f"{pool.target.cohort} {name}",
+        with_weights,
+    )
+    weights = model.weights.detach().cpu().tolist()
+    stats = {n: {"weight": w} for n, w in zip(pool.names, weights, strict=True)}
+    return Merged(model, model.export(model.encoder()), stats, history)

@@ -10,10 +10,16 @@ from functools import cached_property
 
 import torch
 
-from steph_cli.errors import StephError
-from steph_cli.merging.layout import Layout
+from steph_cli.errors import (
+    BadInputError,
+    Fix,
+    IncompatibleModelError,
+    MissingArtefactError,
+)
 from steph_cli.models import io
-from steph_cli.models.abmil import Architecture, encoder_keys
+from steph_cli.models.abmil import encoder_keys
+from steph_cli.models.arch import Architecture
+from steph_cli.models.layout import Layout
 from steph_cli.workspace.paths import Workspace
 
 
@@ -57,37 +63,47 @@ class Pool:
 
 def load_init(ws: Workspace) -> tuple[io.ModelFile, str]:
     if not ws.init_file.is_file():
-        raise StephError(f"{ws.init_file} does not exist; train experts first (`steph train`)")
+        raise MissingArtefactError(
+            f"{ws.init_file} does not exist: no expert was trained in this workspace yet",
+            Fix.run("train", "train experts first: {}", cancer="all"),
+        )
     return io.read(ws.init_file, kind="init"), io.sha256(ws.init_file)
 
 
 def load_expert(ws: Workspace, cohort: str, fold: int, arch: Architecture, init_sha: str) -> Member:
     path = ws.expert_file(cohort, fold)
     if not path.is_file():
-        raise StephError(
-            f"no expert for {cohort} fold {fold} ({path}); run `steph train --cancer {cohort} "
-            f"--fold {fold}`"
+        raise MissingArtefactError(
+            f"no expert for {cohort} fold {fold} ({path})",
+            Fix.run("train", cancer=cohort, fold=fold),
         )
     model = io.read(path, kind="expert")
     if model.meta.get("init_sha256") != init_sha:
-        raise StephError(
+        raise IncompatibleModelError(
             f"{path} descends from init {model.meta.get('init_sha256', 'unknown')[:12]}… but this "
             f"workspace's init.safetensors is {init_sha[:12]}…; task vectors are only "
-            "meaningful against the same initialisation — retrain it with --force"
+            "meaningful against the same initialisation",
+            Fix.set("force", "{} retrains it"),
         )
     if model.arch != arch:
-        raise StephError(
+        raise IncompatibleModelError(
             f"{path} has architecture {model.arch.to_json()} but the workspace init has "
-            f"{arch.to_json()}; retrain it with --force"
+            f"{arch.to_json()}",
+            Fix.set("force", "{} retrains it"),
         )
     return Member(cohort, fold, io.sha256(path), model.tensors)
 
 
-def load_pool(ws: Workspace, target: str, sources: list[str], fold: int, source_fold: int) -> Pool:
+def check_sources(target: str, sources: list[str]) -> list[str]:
     if target in sources:
-        raise StephError(f"target {target} is among its own sources; remove it from --sources")
+        raise BadInputError(f"target {target} is among its own sources {','.join(sources)}")
     if not sources:
-        raise StephError("no source cohorts; give --sources all or a list like A,B,C")
+        raise BadInputError(f"no source cohorts to merge into {target}")
+    return sources
+
+
+def load_pool(ws: Workspace, target: str, sources: list[str], fold: int, source_fold: int) -> Pool:
+    check_sources(target, sources)
     init, init_sha = load_init(ws)
     arch = init.arch
     target_member = load_expert(ws, target, fold, arch, init_sha)

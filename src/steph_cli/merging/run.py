@@ -1,4 +1,5 @@
-"""Running one merge for one target fold: validate, build, train if learned, evaluate, write.
+"""Running one merge for one target fold: validate, merge (training if learned), evaluate,
+write the self-describing model file and the run record.
 
 The target expert comes from the run's fold (no test patient of the target leaks in); the
 sources from ``source_fold`` (default 0). Learned merges train on the target's train patients
@@ -11,21 +12,17 @@ from pathlib import Path
 
 import torch
 
-from steph_cli.errors import StephError
+from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
-from steph_cli.merging.learned import ScalarMerge
-from steph_cli.merging.options import MergeOptions
-from steph_cli.merging.pool import Pool, load_pool
+from steph_cli.merging.methods.base import Context, MethodParams
+from steph_cli.merging.pool import load_pool
 from steph_cli.models import io
-from steph_cli.models.abmil import ABMIL
-from steph_cli.models.header import recorded_cindex
-from steph_cli.progress import Progress
-from steph_cli.survival.metrics import Metric
+from steph_cli.models.header import read_metadata, recorded_cindex
 from steph_cli.training import fold as fold_data
 from steph_cli.training.config import TrainConfig
-from steph_cli.workspace import selection
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.runs import Run
+from steph_cli.workspace.settings import resolve_seed
 
 
 @dataclass
@@ -46,9 +43,25 @@ class MergeResult:
     history: list[dict[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # warnings for the user, e.g. collapse
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "method": self.method,
+            "fold": self.fold,
+            "path": str(self.path),
+            "skipped": self.skipped,
+            "test_harrell_cindex": self.test_cindex,
+            "reason": self.test_cindex_reason,
+            "expert_harrell_cindex": self.expert_cindex,
+            "sources": self.sources,
+            "source_stats": self.source_stats,
+            "seconds": round(self.seconds, 3),
+            "run": str(self.run_dir) if self.run_dir else None,
+        }
+
 
 def _existing(ws: Workspace, path: Path, target: str, method: str, fold: int) -> MergeResult:
-    model = io.ModelFile({}, io.read_meta(path))
+    model = io.ModelFile({}, read_metadata(path))
     return MergeResult(
         target,
         method,
@@ -68,19 +81,21 @@ def merge(
     sources: list[str],
     method_name: str,
     fold: int,
-    options: MergeOptions,
+    params: MethodParams | dict[str, object] | None,
     config: TrainConfig,
     device: torch.device,
     source_fold: int = 0,
     force: bool = False,
-    progress: Progress | None = None,
+    hooks: Hooks = NO_HOOKS,
 ) -> MergeResult:
+    """Merge ``target``'s fold-``fold`` expert with the ``sources`` experts (a task)."""
     method = methods.get(method_name)
+    chosen = method.params(params)
+    config = config.resolved(resolve_seed(ws, config.seed))
     pool = load_pool(ws, target, sources, fold, source_fold)  # validates before any work
     path = ws.merged_file(target, method.name, fold)
     if path.is_file() and not force:
         return _existing(ws, path, target, method.name, fold)
-    progress = progress or Progress()
     started = time.time()
     data = fold_data.load(ws, target, fold, device)
     run = Run.start(ws, "merge", f"{target}-{method.name}-fold{fold}")
@@ -90,36 +105,12 @@ def merge(
         "fold": fold,
         "source_fold": source_fold,
         "sources": pool.names,
-        "options": options.as_dict(),
+        "options": chosen.as_dict(),
         "training": config.as_dict(),
     }
     run.write("config.json", settings)
-    history: list[dict[str, float]] = []
-    notes: list[str] = []
-    if method.kind == "static":
-        tensors = _static(pool, method, options)
-        model = ABMIL(pool.arch)
-        model.load_state_dict(tensors)
-        model.to(device).eval()
-        cindex = data.test_cindex(model)
-        stats = {name: {"weight": options.gamma} for name in pool.names}
-    elif method.kind == "scalar":
-        tensors, cindex, stats, history = _scalar(
-            pool, method, options, config, data, run, progress
-        )
-    else:  # hyper
-        from steph_cli.merging.hyper import train_steph
-
-        tensors, cindex, stats, history, extra_meta = train_steph(
-            pool, options, config, data, run, progress
-        )
-        if extra_meta["collapsed_epochs"]:
-            notes.append(
-                f"{target} fold {fold}: the merging weights collapsed (selected weights summed "
-                f"to under 0.01 of a task vector in epochs {extra_meta['collapsed_epochs']}): the "
-                "merged encoder is θ_init and the model only a head on its features. Use "
-                "--weight-activation softplus, --beta-w 0, --head-init target or a lower --lr"
-            )
+    merged = method.merge(pool, chosen, Context(data, config, run, hooks))
+    cindex = data.test_cindex(merged.model)
     meta: dict[str, object] = {
         "method": method.name,
         "cohort": target,
@@ -131,30 +122,29 @@ def merge(
         "target_expert_sha256": pool.target.sha256,
         "sources": pool.names,
         "sources_sha256": {m.cohort: m.sha256 for m in pool.sources},
-        "merge_options": options.as_dict(),
+        "merge_options": chosen.as_dict(),
         "time_bins": data.bins.as_dict(),
         "test_metrics": {"harrell_cindex": cindex.value, "reason": cindex.reason},
-        "source_stats": stats,
+        "source_stats": merged.source_stats,
     }
-    if method.kind != "static":
+    if method.learned:
         meta["training_config"] = config.as_dict()
-    if method.kind == "hyper":
-        meta.update(extra_meta)
-    io.write(path, tensors, "merged", pool.arch, **meta)
+    meta.update(merged.meta)
+    io.write(path, merged.tensors, "merged", pool.arch, **meta)
     run.write(
         "metrics.json",
         {
             "target": target,
             "method": method.name,
             "fold": fold,
-            "train_loss": [round(h["loss"], 10) for h in history],
+            "train_loss": [round(h["loss"], 10) for h in merged.history],
             "test_harrell_cindex": cindex.as_dict(),
-            "source_stats": stats,
+            "source_stats": merged.source_stats,
         },
     )
     inputs = {**data.inputs(ws), "init": pool.init_sha256, "target_expert": pool.target.sha256}
     inputs.update({f"source_expert:{m.cohort}": m.sha256 for m in pool.sources})
-    run.manifest(settings | {"merged": io.sha256(path)}, inputs, config.seed)
+    run.manifest(settings | {"merged": io.sha256(path)}, inputs, config.run_seed)
     return MergeResult(
         target,
         method.name,
@@ -167,63 +157,7 @@ def merge(
         seconds=time.time() - started,
         run_dir=run.directory,
         sources=pool.names,
-        source_stats=stats,
-        history=history,
-        notes=notes,
+        source_stats=merged.source_stats,
+        history=merged.history,
+        notes=merged.notes,
     )
-
-
-def _static(pool: Pool, method: methods.Method, options: MergeOptions) -> dict[str, torch.Tensor]:
-    assert method.build is not None
-    encoder = method.build(pool, options)
-    tensors = {k: v.clone() for k, v in pool.target.state.items()}  # target head kept
-    tensors.update(pool.layout.unflatten(encoder))
-    return tensors
-
-
-def _scalar(
-    pool: Pool,
-    method: methods.Method,
-    options: MergeOptions,
-    config: TrainConfig,
-    data: fold_data.FoldData,
-    run: Run,
-    progress: Progress,
-) -> tuple[dict[str, torch.Tensor], Metric, dict[str, dict[str, float]], list[dict[str, float]]]:
-    assert method.build is not None
-    rows = method.build(pool, options)
-    head = pool.target.state if options.head_init == "target" else None
-    model = ScalarMerge(pool.arch, pool.layout, pool.base, rows, seed=config.seed, head=head)
-    model.to(data.device).train()
-
-    def with_weights(record: dict[str, float]) -> dict[str, float]:
-        weights = model.weights.detach().cpu().tolist()
-        return {**record, **{f"w:{n}": w for n, w in zip(pool.names, weights, strict=True)}}
-
-    history = data.fit(
-        model.trainable(),
-        lambda bag: (model(bag), None, {}),
-        config,
-        run,
-        progress,
-        f"{pool.target.cohort} {method.name} fold {data.fold}",
-        annotate=with_weights,
-    )
-    model.eval()
-    cindex = data.test_cindex(model)
-    weights = model.weights.detach().cpu().tolist()
-    stats = {n: {"weight": w} for n, w in zip(pool.names, weights, strict=True)}
-    return model.export(model.encoder()), cindex, stats, history
-
-
-def resolve_sources(ws: Workspace, target: str, spec: str) -> list[str]:
-    """``all`` = every other cohort; else a comma list, which must not contain the target."""
-    if spec == "all":
-        names = [c for c in ws.cohorts() if c != target]
-        if not names:
-            raise StephError(f"no other cohort than {target} to merge from; add source cohorts")
-        return names
-    names = selection.cohorts(ws, spec)
-    if target in names:
-        raise StephError(f"target {target} is among its own sources; remove it from --sources")
-    return names

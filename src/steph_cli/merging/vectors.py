@@ -4,10 +4,12 @@ from dataclasses import dataclass
 
 import torch
 
-from steph_cli.merging.layout import Layout
+from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging.pool import load_expert, load_init
 from steph_cli.models import io
 from steph_cli.models.abmil import encoder_keys
+from steph_cli.models.header import read_metadata
+from steph_cli.models.layout import Layout
 from steph_cli.workspace.paths import Workspace
 
 
@@ -18,12 +20,15 @@ class VectorResult:
     written: bool  # False when an up-to-date file was already there
 
 
-def write_vector(ws: Workspace, cohort: str, fold: int, force: bool = False) -> VectorResult:
-    """Write ``vectors/COHORT/fold{K}.safetensors`` unless it is current for its expert."""
+def write_vector(
+    ws: Workspace, cohort: str, fold: int, force: bool = False, hooks: Hooks = NO_HOOKS
+) -> VectorResult:
+    """Write ``vectors/COHORT/fold{K}.safetensors`` unless it is current for its expert (a
+    task: it has no progress for ``hooks``)."""
     init, init_sha = load_init(ws)
     member = load_expert(ws, cohort, fold, init.arch, init_sha)
     path = ws.vector_file(cohort, fold)
-    if path.is_file() and not force and io.read_meta(path).get("expert_sha256") == member.sha256:
+    if path.is_file() and not force and read_metadata(path).get("expert_sha256") == member.sha256:
         return VectorResult(cohort, fold, written=False)
     keys = encoder_keys(init.tensors)
     tau = {k: member.state[k] - init.tensors[k] for k in keys}

@@ -19,3 +19,18 @@ class Architecture:
     @classmethod
     def from_json(cls, text: str) -> "Architecture":
         return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class ArchOptions:
+    """The architecture a user may ask for; None = the workspace's θ_init's, else the default.
+
+    The feature dimension and the time bins are not options here: they are the workspace's.
+    """
+
+    embed_dim: int | None = None
+    attn_dim: int | None = None
+    dropout: float | None = None
+
+    def given(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}

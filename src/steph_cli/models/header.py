@@ -8,7 +8,7 @@ import json
 import struct
 from pathlib import Path
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -20,9 +20,9 @@ def read_metadata(path: Path) -> dict[str, str]:
                 raise ValueError(f"header of {length} bytes in a {path.stat().st_size}-byte file")
             header = json.loads(fh.read(length))
     except (OSError, struct.error, ValueError) as exc:
-        raise StephError(
-            f"{path}: corrupt or truncated safetensors file ({exc}); delete it and rebuild it "
-            "(e.g. with --force)"
+        raise BadInputError(
+            f"{path}: corrupt or truncated safetensors file ({exc})",
+            Fix.set("force", "delete it, or rebuild it with {}"),
         ) from exc
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     return dict(meta) if isinstance(meta, dict) else {}

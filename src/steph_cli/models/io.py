@@ -17,8 +17,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load
 
 from steph_cli import __version__
-from steph_cli.errors import StephError
-from steph_cli.models.abmil import Architecture
+from steph_cli.errors import BadInputError, Fix
+from steph_cli.models.arch import Architecture
 from steph_cli.models.header import read_metadata
 from steph_cli.workspace import atomic
 
@@ -42,6 +42,7 @@ _DTYPES = {
 class ModelFile:
     tensors: dict[str, torch.Tensor]
     meta: dict[str, str]
+    path: Path | None = None
 
     @property
     def arch(self) -> Architecture:
@@ -110,32 +111,28 @@ def write(
     return hashlib.sha256(data).hexdigest()
 
 
-def _corrupt(path: Path, exc: Exception) -> StephError:
-    return StephError(
-        f"{path}: corrupt or truncated safetensors file ({exc}); delete it and rebuild it "
-        "(e.g. with --force)"
+def _corrupt(path: Path, exc: Exception) -> BadInputError:
+    return BadInputError(
+        f"{path}: corrupt or truncated safetensors file ({exc})",
+        Fix.set("force", "delete it, or rebuild it with {}"),
     )
-
-
-def read_meta(path: Path) -> dict[str, str]:
-    return read_metadata(path)
 
 
 def read(path: Path, kind: str | None = None) -> ModelFile:
     """Load a model file, checking that it is one of ours and, if given, of ``kind``."""
     path = Path(path)
     if not path.is_file():
-        raise StephError(f"model file {path} does not exist")
+        raise BadInputError(f"model file {path} does not exist")
     data = path.read_bytes()
     try:
         tensors = load(data)
     except (SafetensorError, ValueError, RuntimeError) as exc:
         raise _corrupt(path, exc) from exc
-    meta = read_meta(path)
+    meta = read_metadata(path)
     if "kind" not in meta or "architecture" not in meta:
-        raise StephError(f"{path}: not a steph model file (no kind/architecture metadata)")
+        raise BadInputError(f"{path}: not a steph model file (no kind/architecture metadata)")
     if kind is not None and meta["kind"] != kind:
-        raise StephError(f"{path}: is a {meta['kind']} file, expected {kind}")
+        raise BadInputError(f"{path}: is a {meta['kind']} file, expected {kind}")
     if int(meta.get("format_version", "0")) > int(FORMAT_VERSION):
-        raise StephError(f"{path}: written by a newer steph (format {meta['format_version']})")
-    return ModelFile(tensors, meta)
+        raise BadInputError(f"{path}: written by a newer steph (format {meta['format_version']})")
+    return ModelFile(tensors, meta, path)

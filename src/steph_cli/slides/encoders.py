@@ -3,7 +3,7 @@
 Each named encoder records the timm architecture and keyword arguments of its published
 model card, the feature dimension, and its published preprocessing (input size, resize
 interpolation, normalisation). Nothing is downloaded: the architecture is built with
-``pretrained=False`` and the weights come from ``--weights`` (safetensors, or a torch file read
+``pretrained=False`` and the weights come from a local file (safetensors, or a torch file read
 with ``weights_only=True``).
 """
 
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
@@ -124,7 +124,7 @@ def import_timm() -> ModuleType:
     try:
         return importlib.import_module("timm")
     except ImportError as exc:
-        raise StephError(
+        raise BadInputError(
             "timm is not installed; install the wsi extra: pip install 'steph-cli[wsi]'"
         ) from exc
     except RuntimeError as exc:
@@ -151,7 +151,9 @@ def _resolve(kwargs: dict[str, Any]) -> dict[str, Any]:
             try:
                 value = getattr(importlib.import_module(module), attr)
             except (ImportError, AttributeError) as exc:
-                raise StephError(f"--timm-kwargs: cannot import {key}={value!r}") from exc
+                raise BadInputError(
+                    f"timm keyword arguments: cannot import {key}={value!r}"
+                ) from exc
         out[key] = value
     return out
 
@@ -159,13 +161,21 @@ def _resolve(kwargs: dict[str, Any]) -> dict[str, Any]:
 def custom_spec(timm_name: str | None, timm_kwargs: str | None) -> EncoderSpec:
     """A spec for ``--encoder custom``: preprocessing from timm's config for the architecture."""
     if not timm_name:
-        raise StephError("--encoder custom needs --timm-name (a timm architecture name)")
+        raise BadInputError(
+            "the custom encoder needs a timm architecture name",
+            Fix.set("timm_name", "give {}", "vit_small_patch16_224"),
+        )
     try:
         kwargs = json.loads(timm_kwargs) if timm_kwargs else {}
     except json.JSONDecodeError as exc:
-        raise StephError(f"--timm-kwargs is not valid JSON: {exc}") from exc
+        raise BadInputError(
+            f"timm keyword arguments {timm_kwargs!r} are not valid JSON: {exc}"
+        ) from exc
     if not isinstance(kwargs, dict):
-        raise StephError("--timm-kwargs must be a JSON object, e.g. '{\"num_classes\": 0}'")
+        raise BadInputError(
+            f"timm keyword arguments {timm_kwargs!r} must be a JSON object, "
+            "e.g. '{\"num_classes\": 0}'"
+        )
     kwargs.setdefault("num_classes", 0)
     return EncoderSpec(CUSTOM, timm_name, kwargs)
 
@@ -174,9 +184,12 @@ def spec_for(name: str, timm_name: str | None = None, timm_kwargs: str | None = 
     if name == CUSTOM:
         return custom_spec(timm_name, timm_kwargs)
     if name not in ENCODERS:
-        raise StephError(f"unknown encoder {name!r}; use one of {', '.join(NAMES)}")
+        raise BadInputError(f"unknown encoder {name!r}; use one of {', '.join(NAMES)}")
     if timm_name or timm_kwargs:
-        raise StephError("--timm-name/--timm-kwargs go with --encoder custom only")
+        raise BadInputError(
+            "a timm architecture name or keyword arguments go with the custom encoder only, "
+            f"not {name}"
+        )
     return ENCODERS[name]
 
 
@@ -186,7 +199,9 @@ def build_model(spec: EncoderSpec) -> tuple[nn.Module, EncoderSpec]:
     try:
         model = timm.create_model(spec.timm_name, pretrained=False, **_resolve(spec.kwargs))
     except (RuntimeError, TypeError, ValueError) as exc:
-        raise StephError(f"timm cannot build {spec.timm_name!r} with {spec.kwargs}: {exc}") from exc
+        raise BadInputError(
+            f"timm cannot build {spec.timm_name!r} with {spec.kwargs}: {exc}"
+        ) from exc
     if spec.name == CUSTOM:
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         size = spec.kwargs.get("img_size", cfg.get("input_size", (3, 224, 224))[-1])
@@ -213,7 +228,7 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from safetensors or a torch file, never unpickling arbitrary objects."""
     path = Path(path)
     if not path.is_file():
-        raise StephError(f"--weights {path}: no such file")
+        raise BadInputError(f"encoder weights {path}: no such file")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -221,12 +236,14 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             return load_file(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise StephError(f"--weights {path}: cannot read ({exc})") from exc
+        raise BadInputError(f"encoder weights {path}: cannot read ({exc})") from exc
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise StephError(f"--weights {path}: expected a state dict, found {type(state).__name__}")
+        raise BadInputError(
+            f"encoder weights {path}: expected a state dict, found {type(state).__name__}"
+        )
     return state
 
 
@@ -237,10 +254,12 @@ def load_weights(model: nn.Module, path: Path, name: str) -> None:
         missing, _ = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1].strip()
-        raise StephError(f"--weights {path}: do not fit the {name} encoder ({first})") from exc
+        raise BadInputError(
+            f"encoder weights {path}: do not fit the {name} encoder ({first})"
+        ) from exc
     if missing:
-        raise StephError(
-            f"--weights {path}: {len(missing)} of the {name} encoder's tensors are missing "
+        raise BadInputError(
+            f"encoder weights {path}: {len(missing)} of the {name} encoder's tensors are missing "
             f"(e.g. {', '.join(missing[:3])}); is this the {name} checkpoint?"
         )
 
@@ -297,9 +316,10 @@ def load_encoder(
     """The named (or custom) encoder with its weights, in eval mode on the CPU."""
     spec = spec_for(name, timm_name, timm_kwargs)
     if weights is None:
-        raise StephError(
-            f"--encoder {name} needs --weights FILE (its checkpoint on local disk; "
-            "steph never downloads weights)"
+        raise BadInputError(
+            f"the {name} encoder needs its checkpoint on local disk (steph never downloads "
+            "weights)",
+            Fix.set("weights", "give {}", "FILE"),
         )
     model, spec = build_model(spec)
     load_weights(model, weights, spec.timm_name if name == CUSTOM else name)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix
 from steph_cli.slides.reader import Slide
 from steph_cli.slides.tissue import TissueMask
 
@@ -56,14 +56,16 @@ def box_means(mask: np.ndarray, x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, 
 def plan(slide: Slide, tissue: TissueMask, options: PatchOptions = PatchOptions()) -> PatchGrid:
     """All patches of the grid whose tissue fraction reaches ``options.min_tissue``."""
     if options.overlap < 0 or options.overlap >= options.patch_size:
-        raise StephError(
-            f"--overlap must be in [0, {options.patch_size}) pixels, got {options.overlap}"
+        raise BadInputError(
+            f"patch overlap {options.overlap} pixels: must be in [0, {options.patch_size}), "
+            "less than the patch size"
         )
     level0_mag = slide.magnification
     if options.magnification > level0_mag * (1 + MAG_TOLERANCE):
-        raise StephError(
+        raise BadInputError(
             f"{slide.path.name}: scanned at {level0_mag:.1f}x ({slide.mpp:g} µm/px); "
-            f"--mag {options.magnification:g} would upsample; use --mag {level0_mag:.0f} or lower"
+            f"magnification {options.magnification:g} would upsample",
+            Fix.set("mag", "use {} or lower", round(level0_mag)),
         )
     scale = level0_mag / options.magnification  # level-0 pixels per target pixel
     size0 = round(options.patch_size * scale)

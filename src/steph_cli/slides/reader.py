@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix
 
 BACKENDS = ("auto", "openslide", "tiffslide")
 # Where each reader reports microns per pixel; TIFF resolution tags surface as the first two.
@@ -32,7 +32,7 @@ def _module(name: str) -> ModuleType | None:
 def _open_with(name: str, path: Path) -> Any:
     module = _module(name)
     if module is None:
-        raise StephError(
+        raise BadInputError(
             f"{name} is not installed; install the wsi extra: pip install 'steph-cli[wsi]'"
         )
     opener = module.OpenSlide if name == "openslide" else module.TiffSlide
@@ -45,7 +45,7 @@ class Slide:
     def __init__(self, path: Path, mpp: float | None = None, backend: str = "auto") -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise StephError(f"{self.path}: no such slide file")
+            raise BadInputError(f"{self.path}: no such slide file")
         self.backend, self._handle = self._open(backend)
         self.level_dimensions: list[tuple[int, int]] = [
             (int(w), int(h)) for w, h in self._handle.level_dimensions
@@ -53,17 +53,20 @@ class Slide:
         self.level_downsamples: list[float] = [float(d) for d in self._handle.level_downsamples]
         found = mpp if mpp is not None else self._metadata_mpp()
         if found is None:
-            raise StephError(
+            raise BadInputError(
                 f"{self.path.name}: no microns-per-pixel in its metadata "
-                f"({', '.join(MPP_KEYS)} or TIFF resolution); pass --mpp"
+                f"({', '.join(MPP_KEYS)} or TIFF resolution)",
+                Fix.set("mpp", "give it: {}", 0.25),
             )
         if not 0.01 < found < 100:
-            raise StephError(f"{self.path.name}: implausible microns per pixel {found}")
+            raise BadInputError(f"{self.path.name}: implausible microns per pixel {found}")
         self.mpp: float = found
 
     def _open(self, backend: str) -> tuple[str, Any]:
         if backend not in BACKENDS:
-            raise StephError(f"unknown slide backend {backend!r}; use one of {', '.join(BACKENDS)}")
+            raise BadInputError(
+                f"unknown slide backend {backend!r}; use one of {', '.join(BACKENDS)}"
+            )
         names = ["openslide", "tiffslide"] if backend == "auto" else [backend]
         if backend == "auto" and _module("openslide") is None:
             names = ["tiffslide"]
@@ -71,11 +74,11 @@ class Slide:
         for name in names:
             try:
                 return name, _open_with(name, self.path)
-            except StephError:
+            except BadInputError:
                 raise
             except Exception as exc:  # each reader has its own error types
                 errors.append(f"{name}: {exc}")
-        raise StephError(f"{self.path.name}: cannot open this slide ({'; '.join(errors)})")
+        raise BadInputError(f"{self.path.name}: cannot open this slide ({'; '.join(errors)})")
 
     def _metadata_mpp(self) -> float | None:
         props = self._handle.properties
@@ -129,10 +132,10 @@ def slide_files(directory: Path) -> list[Path]:
     """The slide files directly in ``directory``, by known whole-slide suffixes."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise StephError(f"slides directory {directory} does not exist")
+        raise BadInputError(f"slides directory {directory} does not exist")
     files = sorted(
         p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in SLIDE_SUFFIXES
     )
     if not files:
-        raise StephError(f"{directory}: no slide files ({', '.join(sorted(SLIDE_SUFFIXES))})")
+        raise BadInputError(f"{directory}: no slide files ({', '.join(sorted(SLIDE_SUFFIXES))})")
     return files

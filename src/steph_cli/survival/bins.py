@@ -4,9 +4,12 @@ T bins over [0, max_days]; the first edge is 0 and the last bin is open to +inf,
 defaults (32 bins to 11680 days) bin(t) = min(floor(t / 365), 31).
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from steph_cli.errors import BadInputError
 
 
 @dataclass(frozen=True)
@@ -15,8 +18,11 @@ class TimeBins:
     max_days: float = 11680.0
 
     def __post_init__(self) -> None:
-        if self.count < 2 or not self.max_days > 0:
-            raise ValueError("need at least 2 bins and a positive max_days")
+        if self.count < 2 or not (math.isfinite(self.max_days) and self.max_days > 0):
+            raise BadInputError(
+                f"time bins: {self.count} bins to {self.max_days!r} days; use at least 2 bins "
+                "and a finite positive maximum time"
+            )
 
     @property
     def width(self) -> float:

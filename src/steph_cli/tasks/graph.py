@@ -3,9 +3,9 @@
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from steph_cli.errors import StephError
+from steph_cli.errors import Fix, RunFailedError, StephError
 
 QUEUED, RUNNING, RETRYING, DONE, FAILED = "queued", "running", "retrying", "done", "failed"
 EXECUTORS = ("local", "ray")
@@ -32,6 +32,7 @@ class Outcome:
     status: str = QUEUED
     result: Any = None
     error: str = ""
+    fix: Fix | None = None  # what would fix the error, if known
     attempts: int = 0
     seconds: float = 0.0
 
@@ -43,15 +44,37 @@ class Events:
     on_status: Callable[[Outcome], None] = lambda outcome: None
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class Report:
+    """Every task's outcome, in submission order."""
+
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
-    def results(self) -> list[Any]:
-        return [o.result for o in self.outcomes.values() if o.status == DONE]
+    def results(self, kind: type[T] = object) -> list[T]:  # type: ignore[assignment]
+        """Results of the finished tasks (only those of type ``kind``, if given)."""
+        return [
+            o.result
+            for o in self.outcomes.values()
+            if o.status == DONE and isinstance(o.result, kind)
+        ]
 
     def failed(self) -> list[Outcome]:
         return [o for o in self.outcomes.values() if o.status == FAILED]
+
+    def raise_failures(self, noun: str = "task(s)") -> None:
+        """One error for the failed tasks (each named in ``failed()``); the others' results
+        are written, and a rerun skips them."""
+        failed = self.failed()
+        if failed:
+            first = failed[0]
+            raise RunFailedError(
+                f"{len(failed)} of {len(self.outcomes)} {noun} failed (first: {first.key}: "
+                f"{first.error}); the others' results are written and a rerun skips them",
+                first.fix,
+            )
 
 
 def check(tasks: Iterable[Task]) -> list[Task]:
@@ -68,8 +91,13 @@ def check(tasks: Iterable[Task]) -> list[Task]:
     return ordered
 
 
-def describe(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, StephError) else f"{type(exc).__name__}: {exc}"
+def fail(outcome: Outcome, exc: BaseException) -> None:
+    """Record why ``outcome``'s task failed: a library error's message and fix, or the type
+    and text of any other exception."""
+    if isinstance(exc, StephError):
+        outcome.error, outcome.fix = exc.message, exc.fix
+    else:
+        outcome.error = f"{type(exc).__name__}: {exc}"
 
 
 def blocked_by(outcome: Outcome, failed: str) -> None:
@@ -101,7 +129,7 @@ def run_local(tasks: list[Task], events: Events = Events(), **local: Any) -> Rep
             except Exception as exc:  # reported with the others' results kept
                 if isinstance(exc, StephError) and exc.exit_code == 2:
                     raise  # bad input: no retry heals it; stop as any command does
-                outcome.error = describe(exc)
+                fail(outcome, exc)
                 if outcome.attempts > RETRIES:
                     outcome.status = FAILED
         outcome.seconds = time.perf_counter() - started

@@ -1,20 +1,27 @@
-"""The task graphs of ``train`` and ``merge`` (``extract``'s lives with it).
+"""The task graphs of ``train``, ``merge`` and ``extract``.
 
-The task functions are the library's own (``train_expert``, ``merging.run.merge``): module-level
-functions of plain arguments (paths, option dataclasses), so Ray ships them by reference; their
-optional ``progress`` hook is given only by the local executor.
+The task functions are the library's own (``train_expert``, ``write_vector``,
+``merging.run.merge``, ``slides.extract.extract_job``): module-level functions of plain
+arguments (paths, option dataclasses), so Ray ships them by reference; their optional
+``hooks`` are given only by the local executor.
 """
 
-from typing import Any
+from pathlib import Path
 
 import torch
 
+from steph_cli.merging.methods.base import MethodParams
 from steph_cli.merging.run import merge
-from steph_cli.progress import Progress
+from steph_cli.merging.vectors import write_vector
+from steph_cli.models.arch import ArchOptions
+from steph_cli.slides.extract import EncoderRef, ExtractOptions, extract_job
 from steph_cli.tasks.graph import Task
-from steph_cli.training.config import ArchOptions, TrainConfig
+from steph_cli.training.config import TrainConfig
 from steph_cli.training.expert import train_expert
 from steph_cli.workspace.paths import Workspace
+
+# (target, sources, fold) of one merge
+Plan = tuple[str, list[str], int]
 
 
 def train_key(cohort: str, fold: int) -> str:
@@ -23,13 +30,6 @@ def train_key(cohort: str, fold: int) -> str:
 
 def vector_key(cohort: str, fold: int) -> str:
     return f"vector {cohort} fold {fold}"
-
-
-def vector_job(ws: Workspace, cohort: str, fold: int, progress: Progress | None = None) -> Any:
-    """``write_vector`` as a task: it has no progress to report."""
-    from steph_cli.merging.vectors import write_vector
-
-    return write_vector(ws, cohort, fold)
 
 
 def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> None:
@@ -46,7 +46,8 @@ def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> None
         settings.set_feature_dim(ws, store.dim, f"features of {cohort}")
         dim = store.dim
     if dim is not None and arch is not None:
-        model_init.ensure(ws, arch.build(dim, workspace_bins(ws).count), settings.load(ws).seed)
+        built = model_init.architecture(ws, dim, workspace_bins(ws).count, arch)
+        model_init.ensure(ws, built, settings.load(ws).seed)
 
 
 def train_tasks(
@@ -65,9 +66,9 @@ def train_tasks(
 
 def merge_tasks(
     ws: Workspace,
-    plans: list[tuple[str, list[str], int]],
+    plans: list[Plan],
     method: str,
-    options: Any,
+    params: MethodParams,
     config: TrainConfig,
     device: torch.device,
     source_fold: int,
@@ -91,9 +92,24 @@ def merge_tasks(
             trained.add((c, k))
     for c, k in needed:
         expert = (train_key(c, k),) if (c, k) in trained else ()
-        tasks.append(Task(vector_key(c, k), vector_job, (ws, c, k), expert))
+        tasks.append(Task(vector_key(c, k), write_vector, (ws, c, k), expert))
     for target, sources, k in plans:
         deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in sources))
-        args = (ws, target, sources, method, k, options, config, device, source_fold, force)
+        args = (ws, target, sources, method, k, params, config, device, source_fold, force)
         tasks.append(Task(f"merge {target} {method} fold {k}", merge, args, deps))
     return tasks
+
+
+def extract_tasks(
+    ws: Workspace,
+    cohort: str,
+    slides: dict[str, Path],
+    ref: EncoderRef,
+    device: torch.device,
+    options: ExtractOptions,
+) -> list[Task]:
+    """One task per slide (keyed by its id)."""
+    return [
+        Task(sid, extract_job, (ws, cohort, sid, path, ref, device, options))
+        for sid, path in slides.items()
+    ]

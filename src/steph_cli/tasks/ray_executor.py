@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix
 from steph_cli.tasks.graph import (
     DONE,
     FAILED,
@@ -23,7 +23,7 @@ from steph_cli.tasks.graph import (
     Task,
     blocked_by,
     check,
-    describe,
+    fail,
 )
 
 REFRESH_S = 0.5
@@ -34,7 +34,7 @@ def connect(address: str | None) -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise StephError("--executor ray needs Ray: pip install 'steph-cli[ray]'") from exc
+        raise BadInputError("the Ray executor needs Ray: pip install 'steph-cli[ray]'") from exc
     if not ray.is_initialized():
         address = address or os.environ.get("RAY_ADDRESS")
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
@@ -45,7 +45,7 @@ def connect(address: str | None) -> Any:
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise StephError(f"cannot start or join Ray at {address or 'local'}: {exc}") from exc
+            raise BadInputError(f"cannot start or join Ray at {address or 'local'}: {exc}") from exc
     return ray
 
 
@@ -89,10 +89,15 @@ def run_ray(
     available = ray.cluster_resources()
     for resource, need in (("CPU", cpus_per_task), ("GPU", 1 if gpu else 0)):
         if need > available.get(resource, 0):  # Ray would queue such tasks for ever
-            raise StephError(
-                f"each task asks for {need} {resource}(s) but the Ray cluster has "
-                f"{available.get(resource, 0):g} in all; lower --cpus-per-task or use "
-                "--device cpu"
+            have = available.get(resource, 0)
+            fix = (
+                Fix.set("device", value="cpu")
+                if resource == "GPU"
+                else Fix.set("cpus_per_task", "use {} or fewer", int(have))
+            )
+            raise BadInputError(
+                f"each task asks for {need} {resource}(s) but the Ray cluster has {have:g} in all",
+                fix,
             )
     board = ray.remote(num_cpus=0)(_Board).remote()
     remote = ray.remote(_run).options(
@@ -129,7 +134,7 @@ def run_ray(
                     blocked_by(outcome, failed_dep)
                 else:
                     outcome.status = FAILED
-                    outcome.error = describe(getattr(exc, "cause", None) or exc)
+                    fail(outcome, getattr(exc, "cause", None) or exc)
             events.on_status(outcome)
         for key in started:  # shown after the finished ones: a done task never shows running
             outcome = report.outcomes[key]

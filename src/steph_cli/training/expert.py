@@ -6,15 +6,16 @@ from pathlib import Path
 
 import torch
 
-from steph_cli.errors import StephError
+from steph_cli.errors import IncompatibleModelError
+from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.models import init as model_init
 from steph_cli.models import io
 from steph_cli.models.abmil import ABMIL
+from steph_cli.models.arch import ArchOptions
 from steph_cli.models.header import recorded_cindex
-from steph_cli.progress import Progress
 from steph_cli.survival.bins import TimeBins
 from steph_cli.training import fold as fold_data
-from steph_cli.training.config import ArchOptions, TrainConfig
+from steph_cli.training.config import TrainConfig
 from steph_cli.workspace import settings
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.runs import Run
@@ -33,6 +34,19 @@ class ExpertResult:
     run_dir: Path | None = None
     history: list[dict[str, float]] = field(default_factory=list)
 
+    def to_json(self) -> dict[str, object]:
+        return {
+            "cohort": self.cohort,
+            "fold": self.fold,
+            "path": str(self.path),
+            "skipped": self.skipped,
+            "final_loss": self.final_loss,
+            "test_harrell_cindex": self.test_cindex,
+            "reason": self.test_cindex_reason,
+            "seconds": round(self.seconds, 3),
+            "run": str(self.run_dir) if self.run_dir else None,
+        }
+
 
 def _summary_meta(result: ExpertResult) -> dict[str, object]:
     return {"harrell_cindex": result.test_cindex, "reason": result.test_cindex_reason}
@@ -46,17 +60,18 @@ def train_expert(
     arch_options: ArchOptions,
     device: torch.device,
     force: bool = False,
-    progress: Progress | None = None,
+    hooks: Hooks = NO_HOOKS,
 ) -> ExpertResult:
-    """Train (or, if already done and not ``force``, skip) the expert of ``cohort``/``fold``."""
-    progress = progress or Progress()
+    """Train (or, if already done and not ``force``, skip) the expert of ``cohort``/``fold``
+    (a task: module-level, plain arguments)."""
+    config = config.resolved(settings.resolve_seed(ws, config.seed))
     out_path = ws.expert_file(cohort, fold)
     if out_path.is_file() and not force:
         return ExpertResult(
             cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
         )
     data = fold_data.load(ws, cohort, fold, device)
-    arch = arch_options.build(data.store.dim, data.bins.count)
+    arch = model_init.architecture(ws, data.store.dim, data.bins.count, arch_options)
     init, init_sha = model_init.ensure(ws, arch, settings.load(ws).seed)
 
     started = time.time()
@@ -72,7 +87,7 @@ def train_expert(
         lambda bag: (model(bag), None, {}),
         config,
         run,
-        progress,
+        hooks,
         f"{cohort} fold {fold}",
     )
     model.eval()
@@ -115,7 +130,7 @@ def train_expert(
     run.manifest(
         options,
         {**data.inputs(ws), "init": init_sha, "expert": io.sha256(out_path)},
-        config.seed,
+        config.run_seed,
     )
     return replace(result, seconds=time.time() - started)
 
@@ -127,7 +142,7 @@ def check_bins(ws: Workspace, count: int | None, max_days: float | None) -> Time
     if wanted == current:
         return current
     if ws.init_file.is_file() or any((ws.root / "experts").glob("*/*.safetensors")):
-        raise StephError(
+        raise IncompatibleModelError(
             f"this workspace's models use {current.count} bins to {current.max_days:g} days; "
             f"{wanted.count} bins to {wanted.max_days:g} days would mix settings. "
             "Use a new workspace for other bins"

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from steph_cli.hooks import Hooks
 from steph_cli.models.io import sha256
-from steph_cli.progress import Progress
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
 from steph_cli.survival.loss import nll_loss
@@ -71,26 +71,29 @@ class FoldData:
         forward: Forward,
         config: TrainConfig,
         run: Run,
-        progress: Progress,
+        hooks: Hooks,
         label: str,
         annotate: Callable[[dict[str, float]], dict[str, float]] | None = None,
     ) -> list[dict[str, float]]:
-        """Train on this fold's train bags with the shared loop: progress, and one log line
-        per epoch (``annotate`` may add to or check each epoch's record first)."""
+        """Train on this fold's train bags with the shared loop: the ``train`` bar of
+        ``hooks`` (one step per bag), and one log line per epoch (``annotate`` may add to or
+        check each epoch's record first)."""
 
         def on_epoch(record: dict[str, float]) -> None:
             record = annotate(record) if annotate else record
             run.log("epoch", **record)
-            progress.on_epoch(record)
+            hooks.status(
+                "train", f"epoch {record['epoch']:.0f}/{config.epochs} loss {record['loss']:.4f}"
+            )
 
-        progress.on_start(label, config.epochs * len(self.train))
+        hooks.bar("train", config.epochs * len(self.train), label)
         return fit(
             named_params,
             len(self.train),
             self.step(forward, config.alpha_u),
             config,
             item_name=lambda i: f"patient {self.train.patients[i]}",
-            on_step=progress.on_step,
+            on_step=lambda: hooks.advance("train"),
             on_epoch=on_epoch,
         )
 

@@ -57,10 +57,10 @@ def fit(
     warmup = per_epoch * config.warmup_epochs
     optimiser = torch.optim.AdamW(param_groups(named_params, config.weight_decay), lr=config.lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda u: lr_factor(u, warmup, total))
-    order_rng = torch.Generator().manual_seed(config.seed)
+    order_rng = torch.Generator().manual_seed(config.run_seed)
     history: list[dict[str, float]] = []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)  # dropout masks
+        torch.manual_seed(config.run_seed)  # dropout masks
         for epoch in range(config.epochs):
             order = torch.randperm(n_items, generator=order_rng).tolist()
             sums: dict[str, float] = {}

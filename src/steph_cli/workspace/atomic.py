@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BusyError
 
 
 def _pid_alive(pid: int) -> bool:
@@ -33,7 +33,7 @@ def _acquire(lock: Path) -> int:
             except (OSError, ValueError):
                 pid = 0
             if pid and _pid_alive(pid) and pid != os.getpid():
-                raise StephError(
+                raise BusyError(
                     f"{lock.with_suffix('')} is being written by process {pid}; "
                     "wait for it to finish (or delete the .lock file if that process is gone)"
                 ) from None
@@ -41,7 +41,7 @@ def _acquire(lock: Path) -> int:
             continue
         os.write(fd, str(os.getpid()).encode())
         return fd
-    raise StephError(f"could not lock {lock}; delete it if no steph process is running")
+    raise BusyError(f"could not lock {lock}; delete it if no steph process is running")
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError
 from steph_cli.workspace import features as feature_store
 from steph_cli.workspace.cohorts import check_feature_coverage
 from steph_cli.workspace.labels import Labels
@@ -99,7 +99,7 @@ def _build(
     shapes = [feature_store.feature_shape(f) for f in files]
     dims = {d for _, d in shapes}
     if len(dims) > 1:
-        raise StephError(f"{files[0].parent}: feature files disagree on dimension ({dims})")
+        raise BadInputError(f"{files[0].parent}: feature files disagree on dimension ({dims})")
     dim = dims.pop()
     total = sum(n for n, _ in shapes)
     # Private to this process, so that parallel tasks (one per fold) may build it at once.
@@ -113,7 +113,7 @@ def _build(
     for i, ((patient, slide), path, (n, _)) in enumerate(zip(slides, files, shapes, strict=True)):
         feats = feature_store.read_features(path).features
         if np.abs(feats).max(initial=0.0) > FLOAT16_MAX:
-            raise StephError(f"{path}: feature values exceed the float16 range; rescale them")
+            raise BadInputError(f"{path}: feature values exceed the float16 range; rescale them")
         data[row : row + n] = feats
         start, _ = offsets.setdefault(patient, [row, row])
         offsets[patient] = [start, row + n]
@@ -123,7 +123,7 @@ def _build(
             on_slide(i + 1, len(files))
     empty = [p for p, (a, b) in offsets.items() if a == b]
     if empty:
-        raise StephError(
+        raise BadInputError(
             f"patient {empty[0]} has an empty bag (0 patches in all of its slides); "
             "remove it from the labels or re-extract its slides"
         )

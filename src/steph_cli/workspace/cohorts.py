@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix
 from steph_cli.workspace import features as feature_store
 from steph_cli.workspace import settings as ws_settings
 from steph_cli.workspace import splits as ws_splits
@@ -31,7 +31,7 @@ def check_feature_coverage(labels: Labels, slide_ids: set[str], source: str) -> 
     if missing:
         p = missing[0]
         more = f" and {len(missing) - 1} more patients" if len(missing) > 1 else ""
-        raise StephError(
+        raise BadInputError(
             f"{source}: patient {p} has no feature file (slides: {', '.join(labels.slides[p])})"
             f"{more}; extract or import its features, or remove it from the labels"
         )
@@ -49,7 +49,9 @@ def add_cohort(
     """Validate everything first, then write labels, splits and features into the workspace."""
     validate_name(name)
     if ws.labels_file(name).is_file() and not force:
-        raise StephError(f"cohort {name} already exists in {ws.root}; use --force to replace it")
+        raise BadInputError(
+            f"cohort {name} already exists in {ws.root}", Fix.set("force", "{} replaces it")
+        )
     labels = read_labels(labels_csv)
     folds = ws_splits.import_splits(splits_dir, labels) if splits_dir else []
     files: list[feature_store.FeatureFile] = []
@@ -59,7 +61,7 @@ def add_cohort(
             p for p in feature_store.h5_files(features_dir) if p.stem in wanted
         )
         if dim is None:
-            raise StephError(
+            raise BadInputError(
                 f"{features_dir}: no feature file matches a slide of {labels_csv}; "
                 "files must be named SLIDE_ID.h5"
             )
@@ -86,14 +88,14 @@ def import_features(
     validate_name(name)
     source = Path(source)
     if not source.is_dir():
-        raise StephError(f"--from {source}: no such directory")
+        raise BadInputError(f"feature folder {source}: no such directory")
     paths = sorted(p for p in source.rglob("*") if p.suffix in (".h5", ".hdf5") and p.is_file())
     if not paths:
-        raise StephError(f"--from {source}: no .h5 feature files found (searched recursively)")
+        raise BadInputError(f"feature folder {source}: no .h5 files found (searched recursively)")
     seen: dict[str, Path] = {}
     for path in paths:
         if path.stem in seen:
-            raise StephError(f"{path} and {seen[path.stem]} are both slide {path.stem}")
+            raise BadInputError(f"{path} and {seen[path.stem]} are both slide {path.stem}")
         seen[path.stem] = path
     files, dim = feature_store.scan(paths)
     assert dim is not None

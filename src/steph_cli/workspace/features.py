@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError
 from steph_cli.workspace import atomic
 from steph_cli.workspace.paths import validate_slide_id
 
@@ -33,14 +33,14 @@ def _open(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise StephError(
+        raise BadInputError(
             f"{path}: not a readable HDF5 file ({exc}); re-extract or re-copy it"
         ) from exc
 
 
 def _dataset(fh: h5py.File, path: Path) -> h5py.Dataset:
     if FEATURES not in fh or not isinstance(fh[FEATURES], h5py.Dataset):
-        raise StephError(
+        raise BadInputError(
             f"{path}: no '{FEATURES}' dataset (found: {', '.join(fh.keys()) or 'nothing'}); "
             "expected a CLAM/TRIDENT feature file"
         )
@@ -50,7 +50,7 @@ def _dataset(fh: h5py.File, path: Path) -> h5py.Dataset:
 def _shape(ds: h5py.Dataset, path: Path) -> tuple[int, int]:
     shape = ds.shape[1:] if len(ds.shape) == 3 and ds.shape[0] == 1 else ds.shape
     if len(shape) != 2:
-        raise StephError(f"{path}: '{FEATURES}' has shape {ds.shape}; expected [patches, dim]")
+        raise BadInputError(f"{path}: '{FEATURES}' has shape {ds.shape}; expected [patches, dim]")
     return int(shape[0]), int(shape[1])
 
 
@@ -70,7 +70,7 @@ def read_features(path: Path) -> SlideFeatures:
             coords = np.asarray(fh[COORDS][()]).reshape(-1, 2).astype(np.int64)
         attrs = {**dict(fh.attrs), **(dict(fh[COORDS].attrs) if COORDS in fh else {})}
     if not np.isfinite(features).all():
-        raise StephError(f"{path}: features contain NaN or inf; re-extract this slide")
+        raise BadInputError(f"{path}: features contain NaN or inf; re-extract this slide")
     return SlideFeatures(features, coords, {k: _plain(v) for k, v in attrs.items()})
 
 
@@ -117,7 +117,7 @@ def scan(paths: Iterable[Path]) -> tuple[list[FeatureFile], int | None]:
         if dim is None:
             dim, first = d, path
         elif d != dim:
-            raise StephError(
+            raise BadInputError(
                 f"{path}: feature dimension {d} differs from {dim} in {first}; "
                 "all slides of a workspace must come from the same encoder"
             )
@@ -128,7 +128,7 @@ def scan(paths: Iterable[Path]) -> tuple[list[FeatureFile], int | None]:
 def h5_files(directory: Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
-        raise StephError(f"features directory {directory} does not exist")
+        raise BadInputError(f"features directory {directory} does not exist")
     return sorted(p for p in directory.iterdir() if p.suffix in (".h5", ".hdf5") and p.is_file())
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError
 from steph_cli.workspace import atomic
 from steph_cli.workspace.paths import validate_slide_id
 
@@ -65,17 +65,17 @@ def _pick(header: Sequence[str], options: tuple[str, ...]) -> str | None:
     return next((lowered[o] for o in options if o in lowered), None)
 
 
-def _fail(path: Path, row: int | None, problem: str, fix: str, more: int = 0) -> StephError:
+def _fail(path: Path, row: int | None, problem: str, fix: str, more: int = 0) -> BadInputError:
     where = f"{path}, row {row}" if row is not None else str(path)
     extra = f" ({more} more problem{'s' * (more > 1)} after this one)" if more else ""
-    return StephError(f"{where}: {problem}; {fix}{extra}")
+    return BadInputError(f"{where}: {problem}; {fix}{extra}")
 
 
 def read_labels(path: Path) -> Labels:
     """Read and validate a labels CSV; every problem names the file, the row and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise StephError(f"labels file {path} does not exist")
+        raise BadInputError(f"labels file {path} does not exist")
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
@@ -135,7 +135,7 @@ def read_labels(path: Path) -> Labels:
         slide = (row.get(scol) or "").strip() if scol else patient
         try:
             validate_slide_id(slide or patient)
-        except StephError:
+        except BadInputError:
             problems.append(
                 (line, f"invalid slide id {slide or patient!r}", "use letters, digits, . - _ only")
             )

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix, MissingArtefactError
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 # Slide ids are file stems: TCGA ids carry dots ("TCGA-AA-0001-01Z-00-DX1.5E2A...").
@@ -21,7 +21,7 @@ _SLIDE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 def validate_name(name: str, what: str = "cohort name") -> str:
     """Return ``name`` if it is safe as a path component, else raise a one-line error."""
     if not _NAME.match(name or ""):
-        raise StephError(
+        raise BadInputError(
             f"invalid {what} {name!r}: use letters, digits, '-' and '_' only (e.g. LUSC, my_cohort)"
         )
     return name
@@ -30,7 +30,7 @@ def validate_name(name: str, what: str = "cohort name") -> str:
 def validate_slide_id(slide_id: str, source: str = "") -> str:
     if not _SLIDE.match(slide_id or ""):
         where = f" in {source}" if source else ""
-        raise StephError(
+        raise BadInputError(
             f"invalid slide id {slide_id!r}{where}: use letters, digits, '.', '-' and '_' only"
         )
     return slide_id
@@ -112,9 +112,9 @@ class Workspace:
         validate_name(cohort)
         if not self.labels_file(cohort).is_file():
             known = ", ".join(self.cohorts()) or "none yet"
-            raise StephError(
-                f"unknown cohort {cohort!r} in workspace {self.root} (registered: {known}); "
-                "add it with `steph cohort add`"
+            raise MissingArtefactError(
+                f"unknown cohort {cohort!r} in workspace {self.root} (registered: {known})",
+                Fix.run("cohort add", "add it: {}", name=cohort, labels="LABELS.csv"),
             )
         return cohort
 

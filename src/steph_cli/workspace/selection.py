@@ -1,6 +1,7 @@
-"""Turning ``--cancer NAME|all`` and ``--fold K`` / ``--folds all|0,2,4`` into lists."""
+"""Turning cohort selections (``NAME``, ``A,B``, ``all``) and fold selections (one fold, or
+``all`` / ``0,2,4``) into lists, checked against the workspace."""
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix, MissingArtefactError
 from steph_cli.workspace.paths import Workspace
 
 
@@ -9,17 +10,22 @@ def cohorts(ws: Workspace, spec: str) -> list[str]:
     if spec == "all":
         names = ws.cohorts()
         if not names:
-            raise StephError(f"no cohorts in {ws.root}; add one with `steph cohort add`")
+            raise MissingArtefactError(
+                f"no cohorts in {ws.root}",
+                Fix.run("cohort add", "add one: {}", name="NAME", labels="LABELS.csv"),
+            )
         return names
     return [ws.require_cohort(name.strip()) for name in spec.split(",") if name.strip()]
 
 
 def folds(ws: Workspace, cohort: str, fold: int | None, spec: str = "all") -> list[int]:
-    """The folds to work on; every one must have a split file."""
+    """The folds to work on (one ``fold``, or ``spec``); every one must have a split file."""
+    if fold is not None and spec != "all":
+        raise BadInputError(f"one fold ({fold}) and a fold list ({spec}) given; give one of them")
     available = ws.folds(cohort)
     if not available:
-        raise StephError(
-            f"cohort {cohort} has no splits; run `steph cohort split {cohort} --folds 5`"
+        raise MissingArtefactError(
+            f"cohort {cohort} has no splits", Fix.run("cohort split", name=cohort, folds=5)
         )
     if fold is not None:
         wanted = [fold]
@@ -29,10 +35,29 @@ def folds(ws: Workspace, cohort: str, fold: int | None, spec: str = "all") -> li
         try:
             wanted = sorted({int(part) for part in spec.split(",") if part.strip()})
         except ValueError:
-            raise StephError(f"--folds {spec!r}: use all or fold numbers like 0,2,4") from None
+            raise BadInputError(f"folds {spec!r}: use all or fold numbers like 0,2,4") from None
     missing = [k for k in wanted if k not in available]
     if missing:
-        raise StephError(
+        raise MissingArtefactError(
             f"cohort {cohort} has no fold {missing[0]} (folds: {', '.join(map(str, available))})"
         )
     return wanted
+
+
+def sources(ws: Workspace, target: str, spec: str) -> list[str]:
+    """Source cohorts of a merge into ``target``: ``all`` = every other cohort, else a comma
+    list, which must not contain the target."""
+    if spec == "all":
+        names = [c for c in ws.cohorts() if c != target]
+        if not names:
+            raise MissingArtefactError(
+                f"no other cohort than {target} to merge from",
+                Fix.run("cohort add", "add sources: {}", name="NAME", labels="LABELS.csv"),
+            )
+        return names
+    names = cohorts(ws, spec)
+    if target in names:
+        raise BadInputError(
+            f"target {target} is among its own sources {','.join(names)}; remove it from them"
+        )
+    return names

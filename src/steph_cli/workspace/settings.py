@@ -7,7 +7,7 @@ interchangeable (and task vectors only comparable) when they agree on both.
 import tomllib
 from dataclasses import asdict, dataclass, replace
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError
 from steph_cli.workspace import atomic
 from steph_cli.workspace.paths import Workspace
 
@@ -37,14 +37,16 @@ def load(ws: Workspace) -> Settings:
     try:
         raw = tomllib.loads(ws.settings_file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise StephError(f"{ws.settings_file}: not valid TOML ({exc}); fix or delete it") from exc
+        raise BadInputError(
+            f"{ws.settings_file}: not valid TOML ({exc}); fix or delete it"
+        ) from exc
     known = set(Settings.__dataclass_fields__)
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise StephError(f"{ws.settings_file}: unknown setting(s) {', '.join(unknown)}")
+        raise BadInputError(f"{ws.settings_file}: unknown setting(s) {', '.join(unknown)}")
     settings = Settings(**raw)
     if settings.format_version > FORMAT_VERSION:
-        raise StephError(
+        raise BadInputError(
             f"{ws.settings_file}: format version {settings.format_version} is newer than this "
             f"steph understands ({FORMAT_VERSION}); upgrade steph"
         )
@@ -56,13 +58,25 @@ def save(ws: Workspace, settings: Settings) -> None:
 
 
 def ensure(ws: Workspace, seed: int | None = None) -> Settings:
-    """Create the workspace (and its settings) on first use; return the settings."""
+    """Create the workspace (and its settings, with ``seed`` or 0) on first use; return them."""
     if ws.settings_file.is_file():
         return load(ws)
-    settings = Settings(seed=seed if seed is not None else 0)
+    settings = Settings(seed=check_seed(seed) if seed is not None else 0)
     ws.root.mkdir(parents=True, exist_ok=True)
     save(ws, settings)
     return settings
+
+
+def check_seed(seed: int) -> int:
+    if not 0 <= seed < 2**32:
+        raise BadInputError(f"seed {seed}: use a whole number from 0 to {2**32 - 1}")
+    return seed
+
+
+def resolve_seed(ws: Workspace, seed: int | None) -> int:
+    """The one resolution of a run's seed: the one given, else the workspace's (recorded in
+    steph.toml when the workspace was created, 0 unless chosen then)."""
+    return check_seed(seed) if seed is not None else ensure(ws).seed
 
 
 def set_feature_dim(ws: Workspace, dim: int, source: str) -> Settings:
@@ -72,7 +86,7 @@ def set_feature_dim(ws: Workspace, dim: int, source: str) -> Settings:
         settings = replace(settings, feature_dim=int(dim))
         save(ws, settings)
     elif settings.feature_dim != dim:
-        raise StephError(
+        raise BadInputError(
             f"{source}: features have dimension {dim} but this workspace uses "
             f"{settings.feature_dim}; use features from the same encoder or another workspace"
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from steph_cli.errors import StephError
+from steph_cli.errors import BadInputError, Fix, MissingArtefactError
 from steph_cli.workspace import atomic
 from steph_cli.workspace.labels import Labels
 
@@ -42,7 +42,7 @@ def make_folds(labels: Labels, k: int, seed: int) -> list[Fold]:
     """
     n = len(labels)
     if not 2 <= k <= n:
-        raise StephError(f"--folds must be between 2 and the number of patients ({n}), got {k}")
+        raise BadInputError(f"cannot make {k} folds of {n} patients: use 2 to {n} folds")
     rng = np.random.default_rng(seed)
     late = np.zeros(n, dtype=bool)
     for event in (0, 1):
@@ -70,7 +70,7 @@ def parse_split_file(path: Path, index: int, labels: Labels) -> Fold:
     """Read one split file in the long or the wide layout and check it against the labels."""
     rows = _read_rows(path)
     if not rows:
-        raise StephError(f"{path}: empty split file; expected patient_id,split rows")
+        raise BadInputError(f"{path}: empty split file; expected patient_id,split rows")
     header = [h.strip().lower() for h in rows[0]]
     members: dict[str, list[tuple[int, str]]] = {s: [] for s in SPLITS}
     id_col = next((header.index(c) for c in ("patient_id", "case_id") if c in header), None)
@@ -79,7 +79,7 @@ def parse_split_file(path: Path, index: int, labels: Labels) -> Fold:
         for line, row in enumerate(rows[1:], start=2):
             name = row[split_col].strip().lower() if split_col < len(row) else ""
             if name not in SPLITS:
-                raise StephError(
+                raise BadInputError(
                     f"{path}, row {line}: split {name!r} is not one of train, val, test"
                 )
             members[name].append((line, row[id_col].strip()))
@@ -88,7 +88,7 @@ def parse_split_file(path: Path, index: int, labels: Labels) -> Fold:
             s: [i for i, h in enumerate(header) if s in h] for s in SPLITS
         }  # "train", "val", "test" or names containing them
         if not columns["train"] or not (columns["test"] or columns["val"]):
-            raise StephError(
+            raise BadInputError(
                 f"{path}: no split columns (found {', '.join(rows[0])}); expected "
                 "patient_id,split or columns named train, val, test"
             )
@@ -106,12 +106,12 @@ def parse_split_file(path: Path, index: int, labels: Labels) -> Fold:
         for line, ident in members[s]:
             patient = to_patient.get(ident)
             if patient is None:
-                raise StephError(
+                raise BadInputError(
                     f"{path}, row {line}: {ident!r} is neither a patient nor a slide of the "
                     "labels; fix the id or add it to the labels"
                 )
             if placed.get(patient, s) != s:
-                raise StephError(
+                raise BadInputError(
                     f"{path}, row {line}: patient {patient} is in both {placed[patient]} and "
                     f"{s}; a patient belongs to one split per fold"
                 )
@@ -119,7 +119,7 @@ def parse_split_file(path: Path, index: int, labels: Labels) -> Fold:
                 placed[patient] = s
                 resolved[s].append(patient)
     if not resolved["train"] or not resolved["test"]:
-        raise StephError(f"{path}: a fold needs train and test patients")
+        raise BadInputError(f"{path}: a fold needs train and test patients")
     return Fold(index, *(tuple(resolved[s]) for s in SPLITS))
 
 
@@ -127,12 +127,12 @@ def import_splits(directory: Path, labels: Labels) -> list[Fold]:
     """Read every ``splits_{k}.csv`` or ``fold{k}.csv`` in ``directory``."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise StephError(f"splits directory {directory} does not exist")
+        raise BadInputError(f"splits directory {directory} does not exist")
     found = sorted(
         (int(m.group(1)), p) for p in directory.iterdir() if (m := _IMPORT_NAME.fullmatch(p.name))
     )
     if not found:
-        raise StephError(
+        raise BadInputError(
             f"{directory}: no split files; expected splits_0.csv, splits_1.csv, ... "
             "or fold0.csv, fold1.csv, ..."
         )
@@ -150,5 +150,8 @@ def write_fold(path: Path, fold: Fold) -> None:
 
 def read_fold(path: Path, index: int, labels: Labels) -> Fold:
     if not path.is_file():
-        raise StephError(f"split file {path} does not exist; run `steph cohort split`")
+        raise MissingArtefactError(
+            f"split file {path} does not exist",
+            Fix.run("cohort split", name=path.parents[1].name, folds=5),
+        )
     return parse_split_file(path, index, labels)

@@ -1,53 +1,36 @@
 """Merge methods, one module each, registered by name.
 
-A method is one of three kinds:
-
-- ``static``: builds the merged encoder directly (``build(pool, options) -> [P]``) and keeps
-  the target expert's head (task arithmetic);
-- ``scalar``: builds the [M, P] rows that learned scalar weights combine,
-  θ = θ_init + Σ_i w_i row_i, trained with a new head (ada, and TIES / Iso-C / Iso-CTS pairs
-  of the target with each source);
-- ``hyper``: the STEPH hypernetwork.
-
-Options mean the same for every method that uses them (``MergeOptions``).
+Every module of this package (but ``base``) is imported on first use, so adding a method is
+adding one module whose class carries ``@register``: see docs/merging.md.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+import pkgutil
 
-import torch
+from steph_cli.errors import BadInputError
+from steph_cli.merging.methods.base import MergeMethod
 
-from steph_cli.errors import StephError
-from steph_cli.merging.options import MergeOptions
-from steph_cli.merging.pool import Pool
-
-Builder = Callable[[Pool, MergeOptions], torch.Tensor]
+REGISTRY: dict[str, MergeMethod] = {}
 
 
-@dataclass(frozen=True)
-class Method:
-    name: str
-    kind: str  # static | scalar | hyper
-    summary: str
-    build: Builder | None = None  # static: the encoder [P]; scalar: the rows [M, P]
+def register(cls: type[MergeMethod]) -> type[MergeMethod]:
+    """Class decorator: one instance of ``cls`` under ``cls.name``."""
+    if cls.name in REGISTRY and type(REGISTRY[cls.name]) is not cls:
+        raise ValueError(f"two merge methods are called {cls.name!r}")
+    REGISTRY[cls.name] = cls()
+    return cls
 
 
-REGISTRY: dict[str, Method] = {}
+def _load_all() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "base":
+            importlib.import_module(f"{__name__}.{info.name}")
 
 
-def register(name: str, kind: str, summary: str) -> Callable[[Builder], Builder]:
-    def add(build: Builder) -> Builder:
-        REGISTRY[name] = Method(name, kind, summary, build)
-        return build
-
-    return add
-
-
-def get(name: str) -> Method:
+def get(name: str) -> MergeMethod:
     _load_all()
     if name not in REGISTRY:
-        known = ", ".join(sorted(REGISTRY))
-        raise StephError(f"unknown merge method {name!r}; choose one of {known}")
+        raise BadInputError(f"unknown merge method {name!r}; choose one of {', '.join(names())}")
     return REGISTRY[name]
 
 
@@ -56,13 +39,5 @@ def names() -> list[str]:
     return sorted(REGISTRY)
 
 
-def _load_all() -> None:
-    """Import the method modules so that they register themselves."""
-    from steph_cli.merging.methods import (  # noqa: F401
-        ada,
-        iso_c,
-        iso_cts,
-        steph,
-        task_arithmetic,
-        ties,
-    )
+def all_methods() -> list[MergeMethod]:
+    return [REGISTRY[n] for n in names()]

@@ -6,34 +6,32 @@ that agree with it (a disjoint mean). The M merged pairs are then combined with 
 weights, as ``ada``.
 """
 
-import math
+from __future__ import annotations
 
-import torch
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.options import MergeOptions
-from steph_cli.merging.pool import Pool
+from steph_cli.merging.methods.base import LearnedParams, WeightedRows, param
+
+if TYPE_CHECKING:
+    import torch
+
+    from steph_cli.merging.pool import Pool
 
 
-def trim(vectors: torch.Tensor, density: float) -> torch.Tensor:
-    """Keep the ceil(density · P) largest-magnitude entries of each row (last axis)."""
-    keep = max(1, math.ceil(density * vectors.shape[-1]))
-    threshold = vectors.abs().topk(keep, dim=-1).values[..., -1:]
-    return vectors * (vectors.abs() >= threshold)
+@dataclass(frozen=True)
+class TiesParams(LearnedParams):
+    density: float = param(0.2, "share of largest-magnitude entries kept", low=0.0, high=1.0)
 
 
-def ties_merge(vectors: torch.Tensor, density: float) -> torch.Tensor:
-    """TIES over the second-to-last axis: [..., K, P] task vectors → [..., P]."""
-    trimmed = trim(vectors, density)
-    sign = torch.sign(trimmed.sum(-2, keepdim=True))
-    agree = (torch.sign(trimmed) == sign) & (trimmed != 0)
-    total = (trimmed * agree).sum(-2)
-    count = agree.sum(-2).clamp_min(1)
-    return total / count
+@register
+class Ties(WeightedRows):
+    name = "ties"
+    summary = "TIES of (τ_t, τ_s) pairs, learned weights + new head"
+    Params = TiesParams
 
+    def rows(self, pool: Pool, params: TiesParams) -> torch.Tensor:
+        from steph_cli.merging.algebra import ties_pairs
 
-@register("ties", "scalar", "TIES of (τ_t, τ_s) pairs, learned weights + new head")
-def build(pool: Pool, options: MergeOptions) -> torch.Tensor:
-    sources = pool.source_vectors
-    pairs = torch.stack([pool.target_vector.expand_as(sources), sources], dim=1)  # [M, 2, P]
-    return ties_merge(pairs, options.density)
+        return ties_pairs(pool, params.density)

@@ -1,0 +1,107 @@
+"""Workspaces and cohorts: open or create a workspace, register, split and describe cohorts,
+import precomputed features."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.workspace import cohorts as lib
+from steph_cli.workspace import settings
+from steph_cli.workspace.cohorts import CohortSummary
+from steph_cli.workspace.features import FeatureFile
+from steph_cli.workspace.paths import Workspace
+from steph_cli.workspace.splits import Fold
+
+
+def open_workspace(
+    path: WorkspaceLike = None, create: bool = False, seed: int | None = None
+) -> Workspace:
+    """The workspace at ``path`` (default ``$STEPH_WORKSPACE``, else the user data folder).
+
+    With ``create``, its ``steph.toml`` is written if missing, recording ``seed`` (default 0):
+    the shared initialisation of every expert is drawn from it.
+    """
+    ws = workspace_of(path)
+    if create:
+        settings.ensure(ws, seed=seed)
+    return ws
+
+
+def add_cohort(
+    workspace: WorkspaceLike,
+    name: str,
+    labels: str | Path,
+    splits: str | Path | None = None,
+    features: str | Path | None = None,
+    *,
+    link: bool = False,
+    force: bool = False,
+    seed: int | None = None,
+) -> CohortSummary:
+    """Register a cohort: survival labels, optional splits and patch features; every file is
+    validated before anything is written. Creates the workspace (with ``seed``) if needed."""
+    ws = open_workspace(workspace, create=True, seed=seed)
+    lib.add_cohort(
+        ws,
+        name,
+        Path(labels),
+        None if splits is None else Path(splits),
+        None if features is None else Path(features),
+        link=link,
+        force=force,
+    )
+    return lib.summarize(ws, name)
+
+
+def list_cohorts(workspace: WorkspaceLike = None) -> list[CohortSummary]:
+    ws = workspace_of(workspace)
+    return [lib.summarize(ws, c) for c in ws.cohorts()]
+
+
+def cohort(workspace: WorkspaceLike, name: str) -> CohortSummary:
+    """One cohort: sizes, events, follow-up, folds and warnings."""
+    ws = workspace_of(workspace)
+    return lib.summarize(ws, ws.require_cohort(name))
+
+
+@dataclass(frozen=True)
+class Splits:
+    folds: list[Fold]
+    seed: int  # the seed they were drawn with
+
+
+def split_cohort(
+    workspace: WorkspaceLike, name: str, folds: int = 5, seed: int | None = None
+) -> Splits:
+    """Patient-level k-fold splits, stratified by event and follow-up time (``seed``: the
+    workspace's unless given)."""
+    ws = workspace_of(workspace)
+    used = settings.resolve_seed(ws, seed)
+    return Splits(lib.split_cohort(ws, ws.require_cohort(name), folds, used), used)
+
+
+@dataclass(frozen=True)
+class Imported:
+    files: list[FeatureFile]  # the files imported now
+    kept: int  # files already in the workspace, kept (``force`` replaces them)
+
+
+def import_features(
+    workspace: WorkspaceLike,
+    cancer: str,
+    source: str | Path,
+    *,
+    link: bool = False,
+    force: bool = False,
+    hooks: Hooks = NO_HOOKS,
+) -> Imported:
+    """Import CLAM/TRIDENT/UNI2-h-features HDF5 files found under ``source`` (recursively)."""
+    ws = workspace_of(workspace)
+    files, kept = lib.import_features(ws, cancer, Path(source), link=link, force=force)
+    if kept:
+        hooks.note(
+            f"{kept} slide(s) already had features and were kept (importing with force "
+            "replaces them)"
+        )
+    return Imported(files, kept)

@@ -1,0 +1,83 @@
+"""The demo: a synthetic multi-cancer workspace, built and run end to end through the API."""
+
+from dataclasses import dataclass, field
+
+from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.api.evaluate import Evaluation, evaluate
+from steph_cli.api.merge import merge
+from steph_cli.api.train import train
+from steph_cli.demo import workspace as demo_ws
+from steph_cli.demo.synthetic import DEFAULT_CANCERS, SyntheticConfig
+from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.merging.run import MergeResult
+from steph_cli.tasks.execution import Execution
+from steph_cli.training.config import MERGE_LR, TrainConfig
+from steph_cli.training.expert import ExpertResult
+from steph_cli.workspace import settings
+
+DEMO_METHODS = ("steph", "ada", "task-arithmetic")
+
+
+@dataclass
+class Demo:
+    cohorts: list[str]
+    experts: list[ExpertResult] = field(default_factory=list)
+    merged: dict[str, list[MergeResult]] = field(default_factory=dict)
+    evaluation: Evaluation | None = None  # None when only the data was built
+
+
+def demo(
+    workspace: WorkspaceLike = None,
+    *,
+    patients: int = 90,
+    cancers: int = len(DEFAULT_CANCERS),
+    feature_dim: int = 64,
+    folds: int = 3,
+    epochs: int = 20,
+    data_only: bool = False,
+    seed: int | None = None,
+    execution: Execution = Execution(),
+    device: str = "auto",
+    hooks: Hooks = NO_HOOKS,
+) -> Demo:
+    """Build the synthetic cohorts (``patients`` each, ``cancers`` of the built-in seven,
+    ``folds`` splits); train every cohort's expert on every fold; merge each cohort as the
+    target with all others as sources (steph, ada, task-arithmetic); evaluate everything.
+    Finished steps are reused when run again on the same workspace."""
+    ws = workspace_of(workspace)
+    settings.ensure(ws, seed=seed)
+    seed = settings.resolve_seed(ws, seed)
+    config = SyntheticConfig(
+        cancers=DEFAULT_CANCERS[:cancers],
+        patients=patients,
+        feature_dim=feature_dim,
+        seed=seed,
+    )
+    hooks.bar("cohorts", cancers, "cohorts")
+    names = demo_ws.build(ws, config, folds, on_cohort=lambda name: hooks.advance("cohorts"))
+    hooks.note(f"demo workspace ready at {ws.root}")
+    result = Demo(names)
+    if data_only:
+        return result
+    trained = train(
+        ws,
+        training=TrainConfig(epochs=epochs, seed=seed),
+        execution=execution,
+        device=device,
+        hooks=hooks,
+    )
+    trained.raise_failures()
+    result.experts = trained.results(ExpertResult)
+    for method in DEMO_METHODS:  # each merge graph also writes the task vectors it uses
+        report = merge(
+            ws,
+            method=method,
+            training=TrainConfig(epochs=epochs, lr=MERGE_LR, seed=seed),
+            execution=execution,
+            device=device,
+            hooks=hooks,
+        )
+        report.raise_failures()
+        result.merged[method] = report.results(MergeResult)
+    result.evaluation = evaluate(ws, seed=seed, device=device, hooks=hooks)
+    return result

@@ -1,0 +1,129 @@
+"""k-fold test metrics of experts and merged models, fold means and paired comparisons."""
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from steph_cli import device as devices
+from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.errors import BadInputError
+from steph_cli.evaluation import folds as lib
+from steph_cli.evaluation import record
+from steph_cli.evaluation.folds import FoldResult
+from steph_cli.evaluation.summary import Paired, Summary, compare, summarize
+from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.merging import methods
+from steph_cli.training import fold as fold_data
+from steph_cli.workspace import selection, settings
+
+
+@dataclass
+class Evaluation:
+    """Per-fold metrics, their means over folds, and each model against the baseline."""
+
+    folds: list[FoldResult]
+    summary: list[Summary]
+    paired: list[Paired]
+    run_dir: Path | None = None
+
+    def to_json(self) -> dict[str, object]:
+        """What ``steph evaluate --json`` prints and the run's metrics.json holds."""
+        return record.payload(self.folds, self.summary, self.paired)
+
+    def write_csv(self, path: str | Path) -> Path:
+        """One row per (target, model, fold, metric), with the reason where there is no value."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["target", "model", "fold", "n_test", "metric", "value", "reason"])
+            for r in self.folds:
+                if r.skipped:
+                    writer.writerow([r.target, r.model, r.fold, 0, "", "", r.skipped])
+                for name, metric in r.metrics.items():
+                    writer.writerow(
+                        [r.target, r.model, r.fold, r.n_test, name, metric.value, metric.reason]
+                    )
+        return path
+
+    def plot(self, folder: str | Path) -> dict[Path, float | None]:
+        """Kaplan–Meier plots of predicted risk groups (each with its log-rank p-value) and
+        the C-index bar chart in ``folder``; needs an evaluation with ``risk_groups``."""
+        from steph_cli.evaluation import plots
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        written: dict[Path, float | None] = {}
+        for t, m in sorted({(r.target, r.model) for r in self.folds if r.skipped is None}):
+            path = folder / f"km-{t}-{m}.png"
+            subset = [r for r in self.folds if r.target == t and r.model == m]
+            written[path] = plots.kaplan_meier(subset, f"{t} · {m} (test folds)", path)
+        plots.cindex_bars(self.summary, folder / "cindex.png")
+        written[folder / "cindex.png"] = None
+        return written
+
+
+def model_names(spec: str) -> list[str] | None:
+    """The models asked for (None: every one a target has); unknown names are refused."""
+    if spec == "all":
+        return None
+    known = ["expert", *methods.names()]
+    names = [m.strip() for m in spec.split(",") if m.strip()]
+    unknown = [m for m in names if m not in known]
+    if unknown or not names:
+        raise BadInputError(
+            f"unknown model {', '.join(unknown) or spec!r}; use all or any of {', '.join(known)}"
+        )
+    return names
+
+
+def evaluate(
+    workspace: WorkspaceLike = None,
+    target: str = "all",
+    model: str = "all",
+    *,
+    fold: int | None = None,
+    folds: str = "all",
+    baseline: str = "expert",
+    risk_groups: bool = False,
+    seed: int | None = None,
+    device: str = "auto",
+    hooks: Hooks = NO_HOOKS,
+) -> Evaluation:
+    """Test metrics of every (target, model, fold) asked for, recorded as a run.
+
+    Per fold: Harrell's C, Uno's C, time-dependent AUC and integrated Brier score
+    (scikit-survival; IPCW from the fold's train split). A fold without a model is skipped
+    with the reason; every model is compared with ``baseline`` on the same folds (Wilcoxon
+    signed-rank). ``risk_groups`` also scores each fold's training patients, for the
+    Kaplan–Meier plots of :meth:`Evaluation.plot`.
+    """
+    ws = workspace_of(workspace)
+    wanted = model_names(model)
+    model_names(baseline)
+    where = devices.resolve(device)
+    work: list[tuple[str, str, int]] = []
+    for name in selection.cohorts(ws, target):
+        models = lib.available_models(ws, name) if wanted is None else wanted
+        for k in selection.folds(ws, name, fold, folds):
+            work.extend((name, m, k) for m in models)
+    results = []
+    loaded: dict[tuple[str, int], fold_data.FoldData] = {}  # one load per fold, for its models
+    hooks.bar("evaluate", len(work), "evaluating")
+    for name, m, k in work:
+        hooks.status("evaluate", f"{name} {m} fold {k}")
+        if lib.model_path(ws, name, m, k).is_file() and (name, k) not in loaded:
+            loaded[(name, k)] = fold_data.load(ws, name, k, where)
+        data = loaded.get((name, k))
+        results.append(lib.evaluate_fold(ws, name, m, k, where, risk_groups, data))
+        hooks.advance("evaluate")
+    for r in results:
+        if r.skipped:
+            hooks.note(f"{r.target}: {r.skipped}, skipped")
+    evaluation = Evaluation(results, summarize(results), compare(results, baseline))
+    options = {"target": target, "model": model, "fold": fold, "folds": folds, "baseline": baseline}
+    evaluation.run_dir = record.record(
+        ws, results, evaluation.to_json(), options, settings.resolve_seed(ws, seed)
+    )
+    hooks.note(f"run recorded in {evaluation.run_dir}")
+    return evaluation

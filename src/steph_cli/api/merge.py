@@ -1,0 +1,100 @@
+"""Merging task vectors into improved target models, with any registered method."""
+
+from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.errors import BadInputError
+from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.merging import methods
+from steph_cli.merging.methods.base import MethodParams
+from steph_cli.merging.pool import load_pool
+from steph_cli.merging.run import MergeResult
+from steph_cli.models.arch import ArchOptions
+from steph_cli.tasks import execution as runner
+from steph_cli.tasks import jobs
+from steph_cli.tasks.execution import Execution
+from steph_cli.tasks.graph import Report
+from steph_cli.training.config import MERGE_LR, TrainConfig
+from steph_cli.workspace import selection, settings
+from steph_cli.workspace.paths import Workspace
+
+
+def plan(
+    ws: Workspace,
+    target: str,
+    sources: str,
+    fold: int | None,
+    folds: str,
+    source_fold: int,
+    check_experts: bool = True,
+) -> list[jobs.Plan]:
+    """(target, sources, fold) of every merge asked for; every refusal before any work.
+
+    With ``target`` ``all`` each cohort in turn is the target and all others its sources, so
+    a source list is refused rather than ignored. Without ``check_experts`` (experts still
+    to be trained) each merge task checks its experts when it runs.
+    """
+    if target == "all" and sources != "all":
+        raise BadInputError(
+            f"sources {sources} with every cohort as target: each target takes all other "
+            "cohorts as its sources; name one target to choose its sources"
+        )
+    plans = []
+    for name in selection.cohorts(ws, target):
+        names = selection.sources(ws, name, sources)
+        for k in selection.folds(ws, name, fold, folds):
+            if check_experts:
+                load_pool(ws, name, names, k, source_fold)
+            plans.append((name, names, k))
+    return plans
+
+
+def merge(
+    workspace: WorkspaceLike = None,
+    target: str = "all",
+    sources: str = "all",
+    method: str = "steph",
+    *,
+    params: MethodParams | dict[str, object] | None = None,
+    fold: int | None = None,
+    folds: str = "all",
+    source_fold: int = 0,
+    training: TrainConfig = TrainConfig(lr=MERGE_LR),
+    force: bool = False,
+    train_missing: bool = False,
+    execution: Execution = Execution(),
+    device: str = "auto",
+    hooks: Hooks = NO_HOOKS,
+) -> Report:
+    """Merge each selected target fold's expert with the source experts (fold
+    ``source_fold``): merged/TARGET/METHOD/fold{K}.safetensors.
+
+    ``method`` is any registered method (``methods.names()``); ``params`` its parameters (an
+    instance of its ``Params`` or a dict of the ones to change; names of other methods are
+    refused). Learned methods train with ``training`` on the fold's train patients of the
+    target. The work is a task graph — experts (only missing ones, with ``train_missing``, at
+    the default expert settings) → task vectors → merges. ``results(MergeResult)`` are the
+    merges; failures are reported in the returned outcomes, not raised.
+    """
+    ws = workspace_of(workspace)
+    chosen = methods.get(method)
+    checked = chosen.params(params)
+    plans = plan(ws, target, sources, fold, folds, source_fold, check_experts=not train_missing)
+    config = training.resolved(settings.resolve_seed(ws, training.seed))
+    where = execution.device(device)
+    expert_settings = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
+    tasks = jobs.merge_tasks(
+        ws, plans, chosen.name, checked, config, where, source_fold, force, expert_settings
+    )
+    hooks.note(f"{chosen.name}: {len(plans)} merge(s) on {where} ({execution.executor} executor)")
+    if execution.ray:
+        jobs.prepare(
+            ws,
+            sorted({c for t, s, _ in plans for c in (t, *s)}),
+            ArchOptions() if train_missing else None,
+        )
+    report = runner.run(tasks, execution, where, hooks)
+    for result in report.results(MergeResult):
+        if result.skipped:
+            hooks.note(f"{result.target} fold {result.fold}: {chosen.name} merge exists, skipped")
+        for message in result.notes:
+            hooks.warn(message)
+    return report

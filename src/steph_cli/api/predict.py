@@ -1,0 +1,22 @@
+"""Predictions of any model file for new patients."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from steph_cli import device as devices
+from steph_cli.evaluation import predict as lib
+from steph_cli.evaluation.predict import Prediction
+
+
+def predict(
+    model: str | Path,
+    features: Sequence[str | Path],
+    *,
+    patient_id: str | None = None,
+    device: str = "auto",
+) -> list[Prediction]:
+    """Risk score (−Σ S_j, higher = worse) and discrete survival curve per patient: one per
+    feature file, or one for all files as ``patient_id``'s bag. Works with expert files and
+    every merged file (STEPH files are self-contained), wherever they were made."""
+    paths = [Path(f) for f in features]
+    return lib.predict(Path(model), paths, patient_id, devices.resolve(device))

@@ -1,0 +1,198 @@
+"""Tables more than one command prints: task reports, evaluation tables, the workspace status."""
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+from rich.text import Text
+
+from steph_cli.cli.common import State, emit_json, err, fmt, note, out, table
+
+if TYPE_CHECKING:
+    from steph_cli.errors import Fix
+    from steph_cli.evaluation.summary import Paired, Summary
+    from steph_cli.tasks.execution import Execution
+    from steph_cli.tasks.graph import Report
+
+LABELS = {"harrell_c": "Harrell's C", "uno_c": "Uno's C", "td_auc": "td-AUC", "ibs": "IBS"}
+
+
+def tasks(state: State, report: "Report", execution: "Execution") -> None:
+    """The Ray task table (stderr), each failed task on its own line, then exit 1 if any
+    failed (the others' results are already written and shown)."""
+    if execution.ray and not state.json and not state.quiet:
+        rows = [
+            [o.key, o.status, o.attempts, f"{o.seconds:.1f}", o.error or None]
+            for o in report.outcomes.values()
+        ]
+        err.print(table("Ray tasks", ["task", "status", "attempts", "s", "error"], rows))
+    for o in report.failed():
+        failure(o.key, o.error, o.fix)
+    report.raise_failures()
+
+
+def failure(what: str, why: str, fix: "Fix | None") -> None:
+    """One failed unit of work on stderr, with its fix as flags."""
+    from rich.markup import escape
+
+    from steph_cli.cli._errors import render
+
+    text = why if fix is None else f"{why}; {render(fix)}"
+    err.print(f"[red]failed:[/] {escape(what)}: {escape(text)}", soft_wrap=True)
+
+
+def evaluation(summaries: list["Summary"], tests: list["Paired"]) -> None:
+    """Models side by side (one target) or cohort × model (several), then paired tests."""
+    targets = sorted({s.target for s in summaries})
+    out.print(model_table(targets[0], summaries) if len(targets) == 1 else cohort_table(summaries))
+    if tests:
+        out.print(paired_table(tests))
+
+
+def _cell(s: "Summary", best: bool) -> "Text | str":
+    if s.mean is None:
+        return f"– (0/{s.folds})"
+    text = f"{s.mean:.3f} ± {s.std:.3f}"
+    if s.n < s.folds:
+        text += f" ({s.n}/{s.folds})"
+    return Text(f"{text} *", style="bold green") if best else text
+
+
+def _best(values: list["Summary"], metric: str) -> float | None:
+    from steph_cli.evaluation.folds import HIGHER_IS_BETTER
+
+    known = [s.mean for s in values if s.mean is not None]
+    if not known:
+        return None
+    return max(known) if HIGHER_IS_BETTER[metric] else min(known)
+
+
+def model_table(target: str, summaries: list["Summary"]) -> Table:
+    from steph_cli.evaluation.folds import METRICS
+
+    models = sorted({s.model for s in summaries}, key=lambda m: (m != "expert", m))
+    by = {(s.model, s.metric): s for s in summaries}
+    best = {m: _best([s for s in summaries if s.metric == m], m) for m in METRICS}
+    rows = [
+        [name, *(_cell(by[(name, m)], by[(name, m)].mean == best[m]) for m in METRICS)]
+        for name in models
+    ]
+    return table(
+        f"{target}: test metrics, mean ± std over folds (best marked *; IBS lower is better)",
+        ["model", *(LABELS[m] for m in METRICS)],
+        rows,
+    )
+
+
+def cohort_table(summaries: list["Summary"]) -> Table:
+    import numpy as np
+
+    harrell = [s for s in summaries if s.metric == "harrell_c"]
+    models = sorted({s.model for s in harrell}, key=lambda m: (m != "expert", m))
+    targets = sorted({s.target for s in harrell})
+    by = {(s.target, s.model): s for s in harrell}
+    rows = []
+    for t in targets:
+        present = [by[(t, m)] for m in models if (t, m) in by]
+        best = _best(present, "harrell_c")
+        rows.append(
+            [
+                t,
+                *(
+                    _cell(by[(t, m)], by[(t, m)].mean == best) if (t, m) in by else None
+                    for m in models
+                ),
+            ]
+        )
+    means = []
+    for m in models:
+        values = [v for t in targets if (t, m) in by and (v := by[(t, m)].mean) is not None]
+        cover = "" if len(values) == len(targets) else f" ({len(values)}/{len(targets)})"
+        means.append(f"{np.mean(values):.3f}{cover}" if values else None)
+    rows.append(["mean", *means])
+    return table(
+        "Harrell's C on the test folds, mean ± std over folds (best marked *)",
+        ["cohort", *models],
+        rows,
+    )
+
+
+def paired_table(tests: list["Paired"]) -> Table:
+    rows = [
+        [
+            t.model,
+            t.baseline,
+            t.pairs,
+            None if t.mean_difference is None else f"{t.mean_difference:+.3f}",
+            f"{t.wins}/{t.pairs}",
+            f"{t.p_value:.3g}" if t.p_value is not None else t.reason,
+        ]
+        for t in tests
+    ]
+    return table(
+        "paired comparison over (cohort, fold) pairs, Harrell's C (Wilcoxon signed-rank)",
+        ["model", "vs", "pairs", "mean Δ", "wins", "p"],
+        rows,
+    )
+
+
+def _folds(done: list[int], total: int) -> str | None:
+    return f"{len(done)}/{total}" if done or total else None
+
+
+def status(state: State) -> None:
+    """The workspace at a glance (``steph status``, and the end of ``steph demo``)."""
+    from steph_cli import api
+
+    inv = api.status(state.ws)
+    if state.json:
+        emit_json(asdict(inv))
+        return
+    s = inv.settings
+    note(
+        state,
+        f"workspace {inv.root}  feature dim {s.feature_dim or '–'}, "
+        f"{s.time_bins} time bins to {s.max_time_days:g} days, seed {s.seed}, "
+        f"shared init {'yes' if inv.initialised else 'not yet'}",
+    )
+    if not inv.cohorts:
+        note(state, "no cohorts yet: `steph cohort add NAME --labels CSV` or `steph demo`")
+        return
+    rows = []
+    for c in inv.cohorts:
+        k = len(c.summary.folds)
+        done = sum(len(f) for f in c.merged.values())
+        merged = f"{done}/{k * len(c.merged)} ({len(c.merged)})" if c.merged else None
+        rows.append(
+            [
+                c.summary.name,
+                c.summary.patients,
+                f"{c.summary.slides_with_features}/{c.summary.slides}",
+                f"{c.summary.event_rate:.0%}",
+                k or None,
+                _folds(c.experts, k),
+                _folds(c.vectors, k),
+                merged,
+            ]
+        )
+    columns = [
+        "cohort",
+        "patients",
+        "slides",
+        "events",
+        "folds",
+        "experts",
+        "vectors",
+        "merged (methods)",
+    ]
+    out.print(table(None, columns, rows))
+    scored = [c for c in inv.cohorts if c.cindex]
+    if scored:
+        models = sorted({m for c in scored for m in c.cindex}, key=lambda m: (m != "expert", m))
+        out.print(
+            table(
+                "last test C-index (Harrell, mean over folds)",
+                ["cohort", *models],
+                [[c.summary.name, *(fmt(c.cindex.get(m)) for m in models)] for c in scored],
+            )
+        )

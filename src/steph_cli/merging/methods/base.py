@@ -1,0 +1,184 @@
+"""What a merge method is: a name, a parameters dataclass, how it merges, how its file loads.
+
+A method is a :class:`MergeMethod` subclass registered by name (``methods.register``). Its
+``Params`` dataclass is the one place its defaults live: the CLI builds ``steph merge``'s
+options from these fields (help from each field's metadata, one help panel per set of
+methods that share them), the API accepts them as keyword arguments (names of another
+method's parameters are refused, never ignored), and the merged file records them.
+Parameters shared by several methods are declared once on a common base
+(:class:`LearnedParams`), so they mean the same everywhere.
+
+Two families cover the baselines: :class:`StaticMerge` (an encoder computed from the pool,
+the target expert's head kept, no training) and :class:`WeightedRows` (learned scalar
+weights over [M, P] rows and a new head). Method modules stay importable without torch, so
+that ``steph --help`` and completion start fast; their tensor work imports it when it runs.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import Field, asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from steph_cli.errors import BadInputError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from steph_cli.hooks import Hooks
+    from steph_cli.merging.pool import Pool
+    from steph_cli.models.io import ModelFile
+    from steph_cli.training.config import TrainConfig
+    from steph_cli.training.fold import FoldData
+    from steph_cli.workspace.runs import Run
+
+HEAD_INITS = ("target", "fresh")
+
+
+def param(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    """A parameter field: its default, one line of help, and the values it accepts
+    (``choices``, or numbers in [``low``, ``high``]; numbers must always be finite)."""
+    return field(default=default, metadata={"help": help, "choices": choices, "range": (low, high)})
+
+
+@dataclass(frozen=True)
+class MethodParams:
+    """Parameters of a method, checked when made: the error names the field and the value."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check(f, getattr(self, f.name))
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def check(f: Field[Any], value: object) -> None:
+    choices = f.metadata.get("choices")
+    low, high = f.metadata.get("range", (None, None))
+    if choices is not None and value not in choices:
+        raise BadInputError(f"{f.name} = {value!r}: use one of {', '.join(choices)}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise BadInputError(f"{f.name} = {value!r}: must be a finite number")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"from {low:g}" if low is not None else ""
+            bounds += f" to {high:g}" if high is not None else " up"
+            raise BadInputError(f"{f.name} = {value!r}: use a value {bounds.strip()}")
+
+
+@dataclass(frozen=True)
+class LearnedParams(MethodParams):
+    """Shared by every method that trains (with the training options of ``TrainConfig``)."""
+
+    head_init: str = param(
+        "target",
+        "the new head starts as the target expert's (target) or freshly initialised (fresh)",
+        choices=HEAD_INITS,
+    )
+
+
+@dataclass
+class Merged:
+    """What a method made: the model to evaluate (in eval mode), the tensors to write, what it
+    learned per source, the per-epoch log, extra file metadata and notes for the user."""
+
+    model: nn.Module
+    tensors: dict[str, torch.Tensor]
+    source_stats: dict[str, dict[str, float]] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    meta: dict[str, object] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """What a merge may use besides its pool: the target fold's training data (never its test
+    patients), the training options, the run's log and the caller's hooks."""
+
+    data: FoldData
+    config: TrainConfig
+    run: Run
+    hooks: Hooks
+
+
+class MergeMethod(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type[MethodParams]] = MethodParams
+    learned: ClassVar[bool] = False  # trains, with the training options
+
+    def params(self, values: MethodParams | dict[str, object] | None = None) -> Any:
+        """This method's parameters from an instance, or from a dict of the ones given (the
+        rest default); a name this method does not have is refused, never ignored."""
+        if isinstance(values, self.Params):
+            return values
+        if isinstance(values, MethodParams):
+            values = values.as_dict()
+        given = dict(values or {})
+        known = {f.name for f in fields(self.Params)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            have = ", ".join(sorted(known)) or "none"
+            raise BadInputError(
+                f"{', '.join(unknown)}: not a parameter of the {self.name} method "
+                f"(its parameters: {have})"
+            )
+        return self.Params(**given)
+
+    @abstractmethod
+    def merge(self, pool: Pool, params: Any, ctx: Context) -> Merged:
+        """Build the merged model of one target fold."""
+
+    def load(self, model_file: ModelFile) -> nn.Module:
+        """The model of a file this method wrote (default: a plain ABMIL state dict)."""
+        from steph_cli.models.abmil import ABMIL
+
+        model = ABMIL(model_file.arch)
+        model.load_state_dict(model_file.tensors)
+        return model
+
+
+class StaticMerge(MergeMethod):
+    """An encoder computed from the pool, the target expert's head kept; nothing trained."""
+
+    @abstractmethod
+    def encoder(self, pool: Pool, params: Any) -> torch.Tensor:
+        """The merged MIL encoder, flattened [P]."""
+
+    def source_stats(self, pool: Pool, params: Any) -> dict[str, dict[str, float]]:
+        return {}
+
+    def merge(self, pool: Pool, params: Any, ctx: Context) -> Merged:
+        from steph_cli.models.abmil import ABMIL
+
+        tensors = {k: v.clone() for k, v in pool.target.state.items()}  # target head kept
+        tensors.update(pool.layout.unflatten(self.encoder(pool, params)))
+        model = ABMIL(pool.arch)
+        model.load_state_dict(tensors)
+        return Merged(model.to(ctx.data.device).eval(), tensors, self.source_stats(pool, params))
+
+
+class WeightedRows(MergeMethod):
+    """θ = θ_init + Σ_i w_i row_i with learned scalars w (initialised 1/M) and a new head."""
+
+    Params = LearnedParams
+    learned = True
+
+    @abstractmethod
+    def rows(self, pool: Pool, params: Any) -> torch.Tensor:
+        """The [M, P] rows the weights combine, one per source."""
+
+    def merge(self, pool: Pool, params: Any, ctx: Context) -> Merged:
+        from steph_cli.merging.learned import train_rows
+
+        return train_rows(self.name, self.rows(pool, params), pool, params, ctx)

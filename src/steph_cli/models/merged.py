@@ -1,0 +1,188 @@
+"""Models made by learned merges: what runs at inference, apart from how it is trained.
+
+Both run a frozen ABMIL ``body`` with merged encoder tensors through
+``torch.func.functional_call`` (so gradients reach whatever produced them) and a new head:
+
+- :class:`ScalarMerge`: θ_encoder = θ_init + Σ_i w_i row_i, with learnable scalars w
+  (initialised 1/M) over fixed [M, P] rows (ada, and TIES / Iso-C / Iso-CTS pairs).
+- :class:`StephNet`: STEPH's per-bag merge (METHOD §4). Per bag X: φ(X) = mean_n ReLU(U x_n +
+  u); merging weights w = act(MLP_w(φ)) and mixup shares λ = 1 / (1 + ReLU(MLP_r(φ))) per
+  source; the top-k sources by w are mixed with the target's task vector and summed:
+
+      θ(X) = θ_init + Σ_{i∈K} w_i [λ_i τ_t + (1 − λ_i) τ_{s_i}]
+           = θ_init + Σ_{i∈K} w_i τ_{s_i} + Σ_{i∈K} w_i λ_i Δ_i,    Δ_i = τ_t − τ_{s_i},
+
+  computed as one gather of 2k rows of the precomputed [τ_s; Δ] stack and one product.
+  Inference costs one embedding and one expert forward, whatever the number of sources.
+
+Departures from the reference setup, both to avoid its collapse (all w = 0 with a ReLU
+output, the "merge" reduced to θ_init): the weight head's output activation is a choice
+(softplus by default, which never has a zero gradient), and its last layer starts with a
+small weight and a bias of act⁻¹(1/k), so that Σ_K w ≈ 1 and θ(X) starts near the target
+expert's encoder instead of far from any trained model.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from steph_cli.models.abmil import ABMIL, Architecture
+from steph_cli.models.layout import Layout
+
+ACTIVATIONS = {
+    "relu": (torch.relu, lambda y: y),
+    "softplus": (nn.functional.softplus, lambda y: math.log(math.expm1(y))),
+    "sigmoid": (torch.sigmoid, lambda y: math.log(y / (1 - y))),
+}
+LAST_LAYER_SCALE = 0.1
+
+
+def fresh_head(arch: Architecture, seed: int) -> nn.Linear:
+    """A new prediction head, initialised from ``seed`` alone (reproducible)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Linear(arch.embed_dim, arch.n_bins)
+
+
+class MergedModule(nn.Module):
+    """Common frame of learned merges: θ_init's encoder (a frozen buffer), a frozen ABMIL
+    ``body`` run with merged encoder tensors, and a new head."""
+
+    base: torch.Tensor  # θ_init, flattened over the encoder
+
+    def __init__(
+        self,
+        arch: Architecture,
+        layout: Layout,
+        base: torch.Tensor,
+        seed: int,
+        head: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__()
+        self.arch = arch
+        self.layout = layout
+        self.register_buffer("base", base.detach().clone())
+        self.body = ABMIL(arch).requires_grad_(False)
+        self.head = fresh_head(arch, seed)
+        if head is not None:  # start from a trained head (the target expert's)
+            with torch.no_grad():
+                self.head.weight.copy_(head["head.weight"])
+                self.head.bias.copy_(head["head.bias"])
+
+    def trainable(self) -> list[tuple[str, nn.Parameter]]:
+        return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+
+    def run(self, encoder_flat: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
+        params = {
+            **self.layout.unflatten(encoder_flat),
+            "head.weight": self.head.weight,
+            "head.bias": self.head.bias,
+        }
+        return functional_call(self.body, params, (bag,))
+
+    def export(self, encoder_flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A plain ABMIL state dict (runs like an expert)."""
+        return {
+            **{k: v.detach() for k, v in self.layout.unflatten(encoder_flat).items()},
+            "head.weight": self.head.weight.detach(),
+            "head.bias": self.head.bias.detach(),
+        }
+
+
+class ScalarMerge(MergedModule):
+    rows: torch.Tensor
+
+    def __init__(
+        self,
+        arch: Architecture,
+        layout: Layout,
+        base: torch.Tensor,
+        rows: torch.Tensor,
+        seed: int,
+        head: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__(arch, layout, base, seed, head)
+        self.register_buffer("rows", rows.detach().clone())
+        self.weights = nn.Parameter(torch.full((len(rows),), 1.0 / len(rows)))
+
+    def encoder(self) -> torch.Tensor:
+        return self.base + self.weights @ self.rows
+
+    def forward(self, bag: torch.Tensor) -> torch.Tensor:
+        return self.run(self.encoder(), bag)
+
+
+def mlp(embed_dim: int, outputs: int, dropout: float = 0.25) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(embed_dim, embed_dim),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(embed_dim, outputs),
+    )
+
+
+class StephNet(MergedModule):
+    target_vector: torch.Tensor
+    source_vectors: torch.Tensor
+    rows: torch.Tensor
+
+    def __init__(
+        self,
+        arch: Architecture,
+        layout: Layout,
+        base: torch.Tensor,
+        target_vector: torch.Tensor,
+        source_vectors: torch.Tensor,
+        top_k: int,
+        activation: str,
+        seed: int,
+        weight_bias: float | None = None,
+        head: dict[str, torch.Tensor] | None = None,
+    ) -> None:
+        super().__init__(arch, layout, base, seed, head)
+        m = len(source_vectors)
+        self.k = min(top_k, m)
+        self.register_buffer("target_vector", target_vector.detach().clone())
+        self.register_buffer("source_vectors", source_vectors.detach().clone())
+        self.register_buffer("rows", torch.empty(0), persistent=False)
+        self.stack_rows()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1)
+            self.embed = nn.Linear(arch.in_dim, arch.embed_dim)
+            self.weight_head = mlp(arch.embed_dim, m)
+            self.ratio_head = mlp(arch.embed_dim, m)
+        act, inverse = ACTIVATIONS[activation]
+        self.act = act
+        last = self.weight_head[-1]
+        assert isinstance(last, nn.Linear)
+        with torch.no_grad():
+            last.weight.mul_(LAST_LAYER_SCALE)
+            last.bias.fill_(inverse(1.0 / self.k) if weight_bias is None else weight_bias)
+
+    def stack_rows(self) -> None:
+        """[τ_s; Δ] stacked once (and again after loading a file): the per-bag merge gathers
+        2k of these rows."""
+        self.rows = torch.cat([self.source_vectors, self.target_vector - self.source_vectors])
+
+    def mixing(self, bag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(w [M], λ [M], indices of the top-k w) for one bag."""
+        phi = torch.relu(self.embed(bag)).mean(0)
+        w = self.act(self.weight_head(phi))
+        lam = 1.0 / (1.0 + torch.relu(self.ratio_head(phi)))
+        return w, lam, w.topk(self.k).indices
+
+    def encoder(self, w: torch.Tensor, lam: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        m = len(self.source_vectors)
+        coef = torch.cat([w[top], w[top] * lam[top]])
+        return self.base + coef @ self.rows.index_select(0, torch.cat([top, top + m]))
+
+    def forward(self, bag: torch.Tensor) -> torch.Tensor:
+        w, lam, top = self.mixing(bag)
+        return self.run(self.encoder(w, lam, top), bag)
+
+    def portable(self) -> dict[str, torch.Tensor]:
+        """Everything needed to run the merged model alone: hypernetwork, head, θ_init's
+        encoder and the stacked task vectors (a self-contained file for prediction)."""
+        return {k: v.detach() for k, v in self.state_dict().items() if not k.startswith("body.")}

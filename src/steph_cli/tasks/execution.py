@@ -1,0 +1,98 @@
+"""Where a command's tasks run: in this process in order, or as Ray tasks, and how the caller
+follows them (its hooks)."""
+
+from collections import Counter
+from dataclasses import dataclass
+
+import torch
+
+from steph_cli import device as devices
+from steph_cli.errors import BadInputError
+from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.tasks.graph import (
+    DONE,
+    EXECUTORS,
+    FAILED,
+    RUNNING,
+    Events,
+    Outcome,
+    Report,
+    Task,
+    run_local,
+)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """local: one task after another in this process; ray: one Ray task per unit of work on a
+    local Ray (one slot per core) or the cluster at ``address``, ``cpus_per_task`` CPUs (and
+    torch threads) each."""
+
+    executor: str = "local"
+    address: str | None = None
+    cpus_per_task: int = 1
+
+    def __post_init__(self) -> None:
+        if self.executor not in EXECUTORS:
+            raise BadInputError(f"executor {self.executor!r}: use {' or '.join(EXECUTORS)}")
+        if self.cpus_per_task < 1:
+            raise BadInputError(f"cpus per task {self.cpus_per_task}: use 1 or more")
+
+    @property
+    def ray(self) -> bool:
+        return self.executor == "ray"
+
+    def device(self, spec: str) -> torch.device:
+        """The device the tasks use. On Ray, ``cuda`` is the workers' business (the driver may
+        have no GPU): each task is given one and sees it as cuda:0."""
+        if self.ray and spec.startswith("cuda"):
+            return torch.device("cuda", 0)
+        return devices.resolve(spec)
+
+
+def task_bar(hooks: Hooks, total: int) -> Events:
+    """The ``tasks`` bar: how many tasks are queued, running, done and failed, and which run."""
+    status: dict[str, str] = {}
+    hooks.bar("tasks", total, "tasks")
+
+    def on_status(outcome: Outcome) -> None:
+        before = status.get(outcome.key)
+        status[outcome.key] = outcome.status
+        counts = Counter(status.values())
+        info = " · ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        running = [key for key, s in status.items() if s == RUNNING]
+        if running:
+            info += f" · {running[-1]}" + (f" +{len(running) - 1}" if len(running) > 1 else "")
+        hooks.status("tasks", info)
+        if outcome.status in (DONE, FAILED) and before not in (DONE, FAILED):
+            hooks.advance("tasks")
+
+    return Events(on_status)
+
+
+def run(
+    tasks: list[Task],
+    execution: Execution,
+    device: torch.device,
+    hooks: Hooks = NO_HOOKS,
+    events: Events = Events(),
+) -> Report:
+    """Run ``tasks``: locally each task gets ``hooks`` (its own bars, e.g. training's); on Ray
+    the ``tasks`` bar follows them. ``events`` sees every status change either way."""
+    if not execution.ray:
+        return run_local(tasks, events, hooks=hooks)
+    from steph_cli.tasks.ray_executor import run_ray
+
+    bar = task_bar(hooks, len(tasks))
+
+    def on_status(outcome: Outcome) -> None:
+        bar.on_status(outcome)
+        events.on_status(outcome)
+
+    return run_ray(
+        tasks,
+        Events(on_status),
+        execution.address,
+        gpu=device.type == "cuda",
+        cpus_per_task=execution.cpus_per_task,
+    )

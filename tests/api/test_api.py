@@ -1,0 +1,130 @@
+"""The API's contract: hooks, typed errors with fixes, refusals, exports and import weight."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import steph_cli
+from steph_cli import api
+from steph_cli.errors import BadInputError, MissingArtefactError
+from steph_cli.hooks import Hooks
+from steph_cli.training.config import TrainConfig
+from tests.conftest import FAST, Cli
+
+
+class Recorder(Hooks):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+
+    def note(self, message: str) -> None:
+        self.calls.append(("note", message))
+
+    def bar(self, name: str, total: int | None, description: str = "") -> None:
+        self.calls.append(("bar", name, str(total), description))
+
+    def advance(self, name: str, steps: int = 1) -> None:
+        self.calls.append(("advance", name, str(steps)))
+
+    def status(self, name: str, text: str) -> None:
+        self.calls.append(("status", name, text))
+
+
+def test_training_reports_through_hooks(registered: Cli) -> None:
+    hooks = Recorder()
+    report = api.train(
+        registered.workspace,
+        "AAA",
+        fold=0,
+        training=TrainConfig(epochs=2, accumulate=4),
+        arch=steph_cli.ArchOptions(16, 8),
+        device="cpu",
+        hooks=hooks,
+    )
+    (expert,) = report.results()
+    n_train = 16  # 24 patients, 3 folds: 8 test, 16 train
+    assert ("bar", "train", str(2 * n_train), "AAA fold 0") in hooks.calls
+    assert hooks.calls.count(("advance", "train", "1")) == 2 * n_train
+    epochs = [c[2] for c in hooks.calls if c[:2] == ("status", "train")]
+    assert [e.split()[1] for e in epochs] == ["1/2", "2/2"]
+    assert f"loss {expert.history[-1]['loss']:.4f}" in epochs[-1]
+    assert hooks.calls[0] == ("note", "training 1 expert(s) on cpu (local executor)")
+    again = Recorder()
+    api.train(registered.workspace, "AAA", fold=0, device="cpu", hooks=again)
+    assert ("note", "AAA fold 0: expert exists, skipped (force redoes it)") in again.calls
+
+
+def test_missing_expert_is_typed_with_a_fix_in_each_language(registered: Cli) -> None:
+    with pytest.raises(MissingArtefactError) as caught:
+        api.merge(registered.workspace, "AAA", method="ada", fold=0)
+    assert "init.safetensors does not exist" in caught.value.message
+    assert str(caught.value).endswith("train experts first: train(cancer='all')")
+    shell = registered("merge", "--target", "AAA", "--method", "ada", "--fold", "0", code=2)
+    assert shell.stderr.strip().endswith("train experts first: `steph train --cancer all`")
+
+
+def test_parameters_of_another_method_are_refused(trained: Cli) -> None:
+    with pytest.raises(BadInputError, match="gamma: not a parameter of the steph method"):
+        api.merge(trained.workspace, "AAA", method="steph", params={"gamma": 0.9}, fold=0)
+    shell = trained("merge", "--target", "AAA", "--method", "steph", "--gamma", "0.9", code=2)
+    assert "gamma: not a parameter of the steph method (its parameters: beta_lambda" in shell.stderr
+    assert not (trained.workspace / "merged").exists()
+    nan = trained(
+        "merge", "--target", "AAA", "--method", "task-arithmetic", "--gamma", "nan", code=2
+    )
+    assert "gamma = nan: must be a finite number" in nan.stderr
+
+
+def test_evaluate_refuses_unknown_models(trained: Cli) -> None:
+    result = trained("evaluate", "--target", "AAA", "--model", "stph", code=2)
+    assert "unknown model 'stph'; use all or any of expert, ada, average" in result.stderr
+    assert not (trained.workspace / "runs").exists() or not list(
+        (trained.workspace / "runs").glob("*-evaluate-*")
+    )
+
+
+def test_target_all_with_a_source_list_is_refused(trained: Cli) -> None:
+    result = trained("merge", "--target", "all", "--sources", "BBB", "--method", "ada", code=2)
+    assert "each target takes all other cohorts as its sources" in result.stderr
+
+
+def test_package_root_exports_the_api() -> None:
+    assert set(api.__all__) <= set(steph_cli.__all__)
+    for name in steph_cli.__all__:
+        assert getattr(steph_cli, name) is not None
+    with pytest.raises(AttributeError):
+        steph_cli.nothing_here  # noqa: B018
+
+
+LOAD = """
+import json, sys
+from steph_cli.evaluation.inference import load_model
+
+load_model(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("steph_cli."))))
+"""
+
+
+def test_loading_a_merged_model_does_not_load_training(trained: Cli) -> None:
+    trained("merge", "--target", "AAA", "--fold", "0", *FAST[:2], "--accumulate", "4")
+    path = trained.workspace / "merged" / "AAA" / "steph" / "fold0.safetensors"
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD, str(path)], capture_output=True, text=True, check=True
+    )
+    loaded = json.loads(done.stdout)
+    assert "steph_cli.models.merged" in loaded
+    trainers = (
+        "steph_cli.training",
+        "steph_cli.merging.steph_training",
+        "steph_cli.merging.learned",
+    )
+    assert [m for m in loaded if m.startswith(trainers)] == []
+
+
+def test_open_workspace_creates_settings_only_when_asked(tmp_path: Path) -> None:
+    ws = api.open_workspace(tmp_path / "new")
+    assert not ws.settings_file.exists()
+    api.open_workspace(tmp_path / "new", create=True, seed=9)
+    assert "seed = 9" in ws.settings_file.read_text()

@@ -1,0 +1,62 @@
+"""Shell completion: cohort names come from the workspace; shipped scripts are current."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Cli
+
+ROOT = Path(__file__).resolve().parents[2]
+STEPH = shutil.which("steph", path=str(Path(sys.executable).parent)) or "steph"
+
+
+def _complete(words: str, env: dict[str, str]) -> list[str]:
+    result = subprocess.run(
+        [STEPH],
+        env={
+            **os.environ,
+            **env,
+            "_STEPH_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split(" ")) - 1),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.split()
+
+
+def test_cohort_names_complete(registered: Cli) -> None:
+    ws = str(registered.workspace)
+    assert _complete("steph cohort show A", {"STEPH_WORKSPACE": ws}) == ["AAA"]
+    assert _complete(f"steph --workspace {ws} cohort split ", {}) == ["AAA", "BBB", "CCC"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shipped_scripts_are_current(shell: str) -> None:
+    generated = subprocess.run(
+        [STEPH],
+        env={**os.environ, "_STEPH_COMPLETE": f"source_{shell}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    shipped = (ROOT / "completions" / f"steph.{shell}").read_text()
+    assert generated == shipped, "run `make completions`"
+
+
+def test_show_completion_option() -> None:
+    """As a subprocess: Typer's test runner reports the option's exit(0) as 1."""
+    env = {**os.environ, "SHELL": "/bin/bash", "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    result = subprocess.run(
+        [STEPH, "--show-completion", "bash"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "_STEPH_COMPLETE=complete_bash" in result.stdout

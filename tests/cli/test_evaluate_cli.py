@@ -1,0 +1,144 @@
+"""`steph evaluate` and `steph predict` end to end on tiny trained cohorts."""
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from steph_cli.evaluation.folds import evaluate_fold
+from steph_cli.workspace import Workspace
+from tests.conftest import Cli
+
+TRAINING = ["--epochs", "1", "--accumulate", "4"]
+
+
+@pytest.fixture
+def merged(trained: Cli) -> Cli:
+    trained("merge", "--target", "AAA", "--method", "steph", *TRAINING)
+    trained("merge", "--target", "AAA", "--method", "task-arithmetic", "--folds", "0,1")
+    return trained
+
+
+def test_evaluate_one_target(merged: Cli, tmp_path: Path) -> None:
+    report = merged.json("evaluate", "--target", "AAA", "--csv", str(tmp_path / "m.csv"))
+    folds = report["folds"]
+    assert {(f["model"], f["fold"]) for f in folds} == {
+        (m, k) for m in ("expert", "steph", "task-arithmetic") for k in (0, 1, 2)
+    }
+    missing = [f for f in folds if f["skipped"]]
+    assert [(f["model"], f["fold"]) for f in missing] == [("task-arithmetic", 2)]
+    assert "no task-arithmetic model for fold 2" in missing[0]["skipped"]
+    summary = {(s["model"], s["metric"]): s for s in report["summary"]}
+    assert summary[("task-arithmetic", "harrell_c")]["folds"] == 2  # the mean says it covers 2
+    assert summary[("expert", "harrell_c")]["folds"] == 3
+    for metric in ("harrell_c", "uno_c", "td_auc", "ibs"):
+        entry = summary[("expert", metric)]
+        values = [
+            f["metrics"][metric]["value"]
+            for f in folds
+            if f["model"] == "expert" and f["metrics"][metric]["value"] is not None
+        ]
+        assert entry["n"] == len(values)
+        assert entry["mean"] == (pytest.approx(np.mean(values)) if values else None)
+    assert summary[("expert", "harrell_c")]["n"] == 3  # every fold has a Harrell's C
+    paired = {p["model"]: p for p in report["paired"]}
+    assert paired["steph"]["baseline"] == "expert" and paired["steph"]["pairs"] == 3
+    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert {r["metric"] for r in rows} >= {"harrell_c", "uno_c", "td_auc", "ibs"}
+    table = merged("evaluate", "--target", "AAA").stdout
+    assert "Harrell's C" in table and "steph" in table and "Wilcoxon" in table
+
+
+def test_evaluation_is_recorded_and_reproducible(merged: Cli) -> None:
+    runs = merged.workspace / "runs"
+    first = merged.json("evaluate", "--target", "AAA", "--model", "expert,steph")
+    second = merged.json("evaluate", "--target", "AAA", "--model", "expert,steph")
+    assert first == second
+    recorded = sorted(runs.glob("*-evaluate-AAA*"))
+    assert len(recorded) == 2
+    metrics = [(d / "metrics.json").read_bytes() for d in recorded]
+    assert metrics[0] == metrics[1]  # same models, same bytes
+    assert json.loads(metrics[0]) == first
+    manifest = json.loads((recorded[0] / "manifest.json").read_text())
+    ws = Workspace(merged.workspace)
+    from steph_cli.models.io import sha256
+
+    assert manifest["inputs_sha256"]["AAA/steph/fold1"] == sha256(ws.merged_file("AAA", "steph", 1))
+    assert manifest["inputs_sha256"]["AAA/labels"] == sha256(ws.labels_file("AAA"))
+
+
+def test_expert_cindex_matches_training_record(merged: Cli) -> None:
+    report = merged.json("evaluate", "--target", "BBB", "--model", "expert", "--fold", "1")
+    trained_rows = merged.json("train", "--cancer", "BBB", "--fold", "1")  # skipped: reads meta
+    assert report["folds"][0]["metrics"]["harrell_c"]["value"] == pytest.approx(
+        trained_rows[0]["test_harrell_cindex"]
+    )
+
+
+def test_evaluate_all_targets_and_plots(merged: Cli, tmp_path: Path) -> None:
+    result = merged(
+        "evaluate", "--target", "all", "--model", "expert,steph", "--plot", str(tmp_path / "plots")
+    )
+    assert "mean" in result.stdout
+    assert "no steph model for fold 0" in result.stderr  # BBB and CCC were not merged
+    pngs = sorted(p.name for p in (tmp_path / "plots").glob("*.png"))
+    assert "cindex.png" in pngs and "km-AAA-steph.png" in pngs
+    assert all((tmp_path / "plots" / p).stat().st_size > 1000 for p in pngs)
+
+
+def test_no_events_in_test_split_is_a_reason_not_a_crash(merged: Cli) -> None:
+    ws = Workspace(merged.workspace)
+    labels = ws.labels_file("CCC")
+    lines = labels.read_text().splitlines()
+    split = dict(line.split(",") for line in ws.split_file("CCC", 0).read_text().splitlines()[1:])
+    out = [lines[0]]
+    for line in lines[1:]:
+        p, s, t, e = line.split(",")
+        out.append(f"{p},{s},{t},{0 if split.get(p) == 'test' else e}")
+    labels.write_text("\n".join(out) + "\n")
+    report = merged.json("evaluate", "--target", "CCC", "--model", "expert", "--fold", "0")
+    metrics = report["folds"][0]["metrics"]
+    assert metrics["harrell_c"] == {"value": None, "reason": "no events among these patients"}
+    assert metrics["uno_c"]["reason"] == "no events in the test split"
+
+
+def test_predict_equals_what_evaluate_used(merged: Cli) -> None:
+    ws = Workspace(merged.workspace)
+    result = evaluate_fold(ws, "AAA", "steph", 0, torch.device("cpu"))
+    patient = result.patients[0]
+    slides = sorted(ws.features_dir("AAA").glob(f"{patient}-DX*.h5"))
+    args = ["predict", "--model", str(ws.merged_file("AAA", "steph", 0)), "--patient-id", patient]
+    for s in slides:
+        args += ["--features", str(s)]
+    preds = merged.json(*args)
+    assert preds[0]["patient"] == patient
+    assert preds[0]["risk"] == pytest.approx(result.risks[0], abs=1e-6)
+    curve = preds[0]["survival"]
+    assert len(curve) == 32 and all(a >= b for a, b in itertools.pairwise(curve))
+    assert preds[0]["risk"] == pytest.approx(-sum(curve), abs=1e-5)
+    assert preds[0]["days"][:2] == [365.0, 730.0]
+
+
+def test_predict_expert_one_row_per_file_and_csv(merged: Cli, tmp_path: Path) -> None:
+    ws = Workspace(merged.workspace)
+    files = sorted(ws.features_dir("BBB").glob("*.h5"))[:3]
+    args = ["predict", "--model", str(ws.expert_file("BBB", 2)), "--csv", str(tmp_path / "p.csv")]
+    for f in files:
+        args += ["--features", str(f)]
+    preds = merged.json(*args)
+    assert [p["patient"] for p in preds] == [f.stem for f in files]
+    rows = list(csv.reader((tmp_path / "p.csv").open()))
+    assert rows[0][:3] == ["patient", "risk", "S(365)"] and len(rows) == 4
+
+
+def test_predict_refuses_other_feature_dim(merged: Cli, tmp_path: Path) -> None:
+    with h5py.File(tmp_path / "x.h5", "w") as fh:
+        fh["features"] = np.ones((4, 5), dtype=np.float32)
+    model = Workspace(merged.workspace).expert_file("AAA", 0)
+    result = merged("predict", "--model", str(model), "--features", str(tmp_path / "x.h5"), code=2)
+    assert "features have dimension 5 but" in result.stderr and "expects 8" in result.stderr

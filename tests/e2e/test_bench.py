@@ -1,0 +1,46 @@
+"""The benchmarks still run (at toy sizes): a refactor must not leave them broken.
+
+Nothing here is timed; the figures are the benchmarks' business.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("train_throughput.py", ["--sizes", "64", "--bags", "2", "--rounds", "1"], "gemm"),
+        (
+            "merge_throughput.py",
+            ["--sizes", "64", "--sources", "2", "--bags", "2", "--rounds", "1"],
+            "gemm",
+        ),
+        (
+            "extract_throughput.py",
+            ["--size", "1024", "--rounds", "1", "--encoder", "vit_tiny_patch16_224"],
+            "tiles/s",
+        ),
+        (
+            "scale.py",
+            ["--epochs", "1", "--noop", "4", "--cancers", "2", "--patients", "16"],
+            "per-task overhead",
+        ),
+    ],
+)
+def test_benchmark_runs(script, args, expect, tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert expect in result.stdout
