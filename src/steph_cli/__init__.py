@@ -15,7 +15,10 @@ API = (
     "ExtractReport",
     "Imported",
     "Inventory",
+    "Reproduction",
+    "RunRecord",
     "Splits",
+    "Verification",
     "Vectors",
     "add_cohort",
     "cohort",
@@ -24,13 +27,17 @@ API = (
     "extract",
     "import_features",
     "list_cohorts",
+    "list_runs",
     "merge",
     "open_workspace",
     "predict",
+    "reproduce",
+    "show_run",
     "split_cohort",
     "status",
     "train",
     "vectors",
+    "verify",
 )
 # The option and hook types a caller builds, by defining module.
 _TYPES = {

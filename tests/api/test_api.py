@@ -52,7 +52,8 @@ def test_training_reports_through_hooks(registered: Cli) -> None:
     assert f"loss {expert.history[-1]['loss']:.4f}" in epochs[-1]
     assert hooks.calls[0] == ("note", "training 1 expert(s) on cpu (local executor)")
     again = Recorder()
-    api.train(registered.workspace, "AAA", fold=0, device="cpu", hooks=again)
+    same = TrainConfig(epochs=2, accumulate=4)
+    api.train(registered.workspace, "AAA", fold=0, training=same, device="cpu", hooks=again)
     assert ("note", "AAA fold 0: expert exists, skipped (force redoes it)") in again.calls
 
 

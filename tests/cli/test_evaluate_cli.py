@@ -12,7 +12,7 @@ import torch
 
 from steph_cli.evaluation.folds import evaluate_fold
 from steph_cli.workspace import Workspace
-from tests.conftest import Cli
+from tests.conftest import FAST, Cli
 
 TRAINING = ["--epochs", "1", "--accumulate", "4"]
 
@@ -66,15 +66,20 @@ def test_evaluation_is_recorded_and_reproducible(merged: Cli) -> None:
     assert json.loads(metrics[0]) == first
     manifest = json.loads((recorded[0] / "manifest.json").read_text())
     ws = Workspace(merged.workspace)
-    from steph_cli.models.io import sha256
+    from steph_cli.workspace.hashing import file_sha256 as sha256
 
-    assert manifest["inputs_sha256"]["AAA/steph/fold1"] == sha256(ws.merged_file("AAA", "steph", 1))
-    assert manifest["inputs_sha256"]["AAA/labels"] == sha256(ws.labels_file("AAA"))
+    inputs = manifest["inputs_sha256"]
+    assert inputs["merged/AAA/steph/fold1.safetensors"] == sha256(ws.merged_file("AAA", "steph", 1))
+    assert inputs["cohorts/AAA/labels.csv"] == sha256(ws.labels_file("AAA"))
+    assert inputs["cohorts/AAA/splits/fold2.csv"] == sha256(ws.split_file("AAA", 2))
+    assert set(inputs) >= {"features/AAA", "experts/AAA/fold0.safetensors"}
+    assert manifest["call"]["model"] == "expert,steph" and manifest["outputs_sha256"] == {}
 
 
 def test_expert_cindex_matches_training_record(merged: Cli) -> None:
     report = merged.json("evaluate", "--target", "BBB", "--model", "expert", "--fold", "1")
-    trained_rows = merged.json("train", "--cancer", "BBB", "--fold", "1")  # skipped: reads meta
+    trained_rows = merged.json("train", "--cancer", "BBB", "--fold", "1", *FAST)  # skipped
+    assert trained_rows[0]["skipped"] is True
     assert report["folds"][0]["metrics"]["harrell_c"]["value"] == pytest.approx(
         trained_rows[0]["test_harrell_cindex"]
     )
@@ -101,6 +106,10 @@ def test_no_events_in_test_split_is_a_reason_not_a_crash(merged: Cli) -> None:
         p, s, t, e = line.split(",")
         out.append(f"{p},{s},{t},{0 if split.get(p) == 'test' else e}")
     labels.write_text("\n".join(out) + "\n")
+    stale = merged.json("evaluate", "--target", "CCC", "--model", "expert", "--fold", "0")
+    assert stale["folds"][0]["skipped"].startswith("stale: cohorts/CCC/labels.csv changed (")
+    assert stale["folds"][0]["metrics"] == {}  # a stale model is never scored
+    merged("train", "--cancer", "CCC", "--fold", "0", *FAST, "--force")
     report = merged.json("evaluate", "--target", "CCC", "--model", "expert", "--fold", "0")
     metrics = report["folds"][0]["metrics"]
     assert metrics["harrell_c"] == {"value": None, "reason": "no events among these patients"}

@@ -100,6 +100,11 @@ def test_rerun_skips_finished_slides_and_force_redoes_them(cli, workspace, kit, 
         ("s20", "skipped", 14),
     ]
     assert done.stat().st_mtime_ns == stamp
+    # other patching options are another extraction: refused before any slide, not skipped
+    other = extract(cli, kit, "--min-tissue", "0.3", slides=slides, code=2)
+    assert "features/LUAD/blank.h5 was made from other inputs or options" in other.stderr
+    assert "patches.min_tissue 0.5 → 0.3; --force remakes it" in other.stderr
+    assert done.stat().st_mtime_ns == stamp
     extract(cli, kit, "--force", slides=slides)
     assert done.stat().st_mtime_ns != stamp
 

@@ -11,6 +11,7 @@ from steph_cli.merging.pool import load_pool
 from steph_cli.models import io
 from steph_cli.models.header import read_metadata
 from steph_cli.workspace import Workspace
+from steph_cli.workspace.hashing import file_sha256
 from tests.conftest import FAST, Cli
 
 TRAINING = ["--epochs", "1", "--accumulate", "4"]
@@ -31,7 +32,7 @@ def test_vector_writes_files_and_reports(trained: Cli, tmp_path: Path) -> None:
     key = "feat_proj.weight"
     torch.testing.assert_close(vec.tensors[key], expert.tensors[key] - init.tensors[key])
     assert "head.weight" not in vec.tensors
-    assert vec.meta["expert_sha256"] == io.sha256(ws / "experts" / "AAA" / "fold1.safetensors")
+    assert vec.meta["expert_sha256"] == file_sha256(ws / "experts" / "AAA" / "fold1.safetensors")
     norms = report["norms"]["AAA"]
     fold0 = io.read(ws / "vectors" / "AAA" / "fold0.safetensors", kind="vector").tensors
     manual = torch.cat([t.reshape(-1).double() for t in fold0.values()]).norm().item()
@@ -56,7 +57,7 @@ def test_task_arithmetic_merge(trained: Cli) -> None:
     merged = io.read(ws / "merged" / "AAA" / "task-arithmetic" / "fold2.safetensors", "merged")
     assert json.loads(merged.meta["sources"]) == ["BBB", "CCC"]
     shas = json.loads(merged.meta["sources_sha256"])
-    assert shas["BBB"] == io.sha256(ws / "experts" / "BBB" / "fold0.safetensors")  # source fold 0
+    assert shas["BBB"] == file_sha256(ws / "experts" / "BBB" / "fold0.safetensors")  # source fold 0
     target = io.read(ws / "experts" / "AAA" / "fold2.safetensors").tensors
     init = io.read(ws / "init.safetensors").tensors
     sources = [io.read(ws / "experts" / c / "fold0.safetensors").tensors for c in ("BBB", "CCC")]
@@ -64,8 +65,13 @@ def test_task_arithmetic_merge(trained: Cli) -> None:
     expected = target[key] + 0.5 * sum(s[key] - init[key] for s in sources)
     torch.testing.assert_close(merged.tensors[key], expected)
     assert torch.equal(merged.tensors["head.weight"], target["head.weight"])  # head kept
-    again = trained.json(*args, "--fold", "2")
+    again = trained.json(*args, "--fold", "2", "--gamma", "0.5")
     assert again[0]["skipped"] is True
+    other = trained(*args, "--fold", "2", code=2)  # the default γ = 0.3 is another model
+    assert "merged/AAA/task-arithmetic/fold2.safetensors was made from other inputs or" in (
+        other.stderr
+    )
+    assert "params.gamma 0.5 → 0.3; --force remakes it" in other.stderr
 
 
 @pytest.mark.parametrize("method", ["ada", "ties", "iso-c", "iso-cts"])
@@ -86,7 +92,13 @@ def test_learned_scalar_merges(trained: Cli, method: str) -> None:
     log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     assert "w:AAA" in log[0]
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["inputs_sha256"]["source_expert:CCC"]
+    experts = trained.workspace / "experts"
+    assert manifest["inputs_sha256"]["experts/CCC/fold0.safetensors"] == file_sha256(
+        experts / "CCC" / "fold0.safetensors"
+    )
+    assert manifest["outputs_sha256"] == {
+        f"merged/BBB/{method}/fold0.safetensors": file_sha256(Path(rows[0]["path"]))
+    }
 
 
 def test_merge_all_targets(trained: Cli) -> None:
@@ -132,7 +144,7 @@ def test_expert_from_another_init_refused(trained: Cli, tmp_path: Path, tiny_dat
     foreign = tmp_path / "other" / "experts" / "AAA" / "fold0.safetensors"
     target = trained.workspace / "experts" / "BBB" / "fold0.safetensors"
     target.write_bytes(foreign.read_bytes())
-    init_sha = io.sha256(trained.workspace / "init.safetensors")
+    init_sha = file_sha256(trained.workspace / "init.safetensors")
     foreign_sha = read_metadata(foreign)["init_sha256"]
     for args in (
         ["merge", "--target", "AAA", "--method", "task-arithmetic"],

@@ -16,11 +16,12 @@ from steph_cli.models.header import read_metadata
 from steph_cli.training import expert
 from steph_cli.training.config import TrainConfig
 from steph_cli.workspace import Workspace
+from steph_cli.workspace.hashing import file_sha256
 from tests.conftest import FAST, Cli
 
 
 def _sha(path: Path) -> str:
-    return io.sha256(path)
+    return file_sha256(path)
 
 
 def test_train_writes_expert_with_metadata(registered: Cli) -> None:
@@ -44,10 +45,26 @@ def test_train_writes_expert_with_metadata(registered: Cli) -> None:
     metrics = json.loads((run / "metrics.json").read_text())
     assert len(metrics["train_loss"]) == 2 and metrics["n_train"] + metrics["n_test"] == 24
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["inputs_sha256"]["init"] == meta["init_sha256"]
+    # the first expert of a workspace also made θ_init: both are outputs of its run
+    assert manifest["outputs_sha256"] == {
+        "experts/AAA/fold1.safetensors": _sha(path),
+        "init.safetensors": meta["init_sha256"],
+    }
+    assert set(manifest["inputs_sha256"]) == {
+        "cohorts/AAA/labels.csv",
+        "cohorts/AAA/splits/fold1.csv",
+        "features/AAA",
+    }
+    assert manifest["inputs_sha256"]["cohorts/AAA/labels.csv"] == _sha(
+        ws / "cohorts/AAA/labels.csv"
+    )
+    made_from = json.loads(meta["fingerprint"])
+    assert made_from["inputs"]["init.safetensors"] == meta["init_sha256"]
+    assert made_from["options"]["training"]["epochs"] == 2
     assert manifest["seed"] == 0 and manifest["packages"]["torch"]
+    assert manifest["call"]["cohort"] == "AAA" and manifest["step"] == "train"
     status = registered.json("status")["cohorts"][0]
-    assert status["experts"] == [1]
+    assert status["experts"] == {"fresh": [1], "stale": {}, "missing": [0, 2]}
     assert status["cindex"] == {"expert": rows[0]["test_harrell_cindex"]}  # last metrics
 
 

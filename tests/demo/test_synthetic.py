@@ -83,8 +83,15 @@ def test_demo_runs_the_whole_pipeline(cli: Cli) -> None:
         assert column in result.stdout
     status = cli.json("status")
     for cohort in status["cohorts"]:
-        assert cohort["experts"] == cohort["vectors"] == [0, 1]
-        assert cohort["merged"] == {"ada": [0, 1], "steph": [0, 1], "task-arithmetic": [0, 1]}
+        fresh = {"fresh": [0, 1], "stale": {}, "missing": []}
+        assert cohort["experts"] == cohort["vectors"] == fresh
+        assert cohort["merged"] == {m: fresh for m in ("ada", "steph", "task-arithmetic")}
     rerun = cli.json(*args, "--epochs", "1")
     assert all(r["skipped"] for r in rerun["experts"])
     assert all(r["skipped"] for rs in rerun["merged"].values() for r in rs)
+    # other settings are refused, never answered with the workspace's old results
+    more = cli("demo", "--patients", "30", "--cancers", "3", "--feature-dim", "8", code=2)
+    assert "holds a demo built with other settings (patients 12 → 30; folds 2 → 3)" in more.stderr
+    longer = cli(*args, "--epochs", "2", code=2)
+    assert "experts/BLCA/fold0.safetensors was made from other inputs or options" in longer.stderr
+    assert "training.epochs 1 → 2; --force remakes it" in longer.stderr

@@ -8,6 +8,7 @@ from steph_cli.models import io
 from steph_cli.models.abmil import ABMIL, Architecture, encoder_keys
 from steph_cli.models.header import read_metadata
 from steph_cli.models.init import create_state
+from steph_cli.workspace.hashing import file_sha256
 
 ARCH = Architecture(in_dim=6, embed_dim=8, attn_dim=5, n_bins=4)
 
@@ -68,7 +69,7 @@ def test_file_round_trip_and_metadata(tmp_path) -> None:
         fold="0",
         test_metrics={"harrell_cindex": 0.7},
     )
-    assert sha == io.sha256(tmp_path / "m.safetensors")
+    assert sha == file_sha256(tmp_path / "m.safetensors")
     back = io.read(tmp_path / "m.safetensors", kind="expert")
     assert all(torch.equal(back.tensors[k], state[k]) for k in state)
     assert back.arch == ARCH and back.meta["cohort"] == "X"

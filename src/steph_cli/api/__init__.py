@@ -23,6 +23,15 @@ from steph_cli.api.evaluate import Evaluation, evaluate
 from steph_cli.api.extract import ExtractReport, extract
 from steph_cli.api.merge import merge
 from steph_cli.api.predict import predict
+from steph_cli.api.runs import (
+    Reproduction,
+    RunRecord,
+    Verification,
+    list_runs,
+    reproduce,
+    show_run,
+    verify,
+)
 from steph_cli.api.status import Inventory, status
 from steph_cli.api.train import train
 from steph_cli.api.vectors import Vectors, vectors

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.errors import BadInputError, Fix
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.workspace import cohorts as lib
 from steph_cli.workspace import settings
@@ -72,11 +73,29 @@ class Splits:
 
 
 def split_cohort(
-    workspace: WorkspaceLike, name: str, folds: int = 5, seed: int | None = None
+    workspace: WorkspaceLike,
+    name: str,
+    folds: int = 5,
+    seed: int | None = None,
+    force: bool = False,
 ) -> Splits:
     """Patient-level k-fold splits, stratified by event and follow-up time (``seed``: the
-    workspace's unless given)."""
+    workspace's unless given). A cohort with models made from its current splits is split
+    again only with ``force``; its models are then stale."""
     ws = workspace_of(workspace)
+    products = sorted(
+        str(p.relative_to(ws.root))
+        for folder in (ws.expert_file(name, 0).parent, ws.root / "merged" / name)
+        if folder.is_dir()
+        for p in folder.rglob("*.safetensors")
+    )
+    if products and not force:
+        more = f" and {len(products) - 1} more" if len(products) > 1 else ""
+        raise BadInputError(
+            f"cohort {name} has models made from its current splits ({products[0]}{more}); "
+            "new splits would make them stale",
+            Fix.set("force", "{} splits it anyway"),
+        )
     used = settings.resolve_seed(ws, seed)
     return Splits(lib.split_cohort(ws, ws.require_cohort(name), folds, used), used)
 

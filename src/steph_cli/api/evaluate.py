@@ -13,6 +13,7 @@ from steph_cli.evaluation.folds import FoldResult
 from steph_cli.evaluation.summary import Paired, Summary, compare, summarize
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
+from steph_cli.models import provenance
 from steph_cli.training import fold as fold_data
 from steph_cli.workspace import selection, settings
 
@@ -93,9 +94,10 @@ def evaluate(
     """Test metrics of every (target, model, fold) asked for, recorded as a run.
 
     Per fold: Harrell's C, Uno's C, time-dependent AUC and integrated Brier score
-    (scikit-survival; IPCW from the fold's train split). A fold without a model is skipped
-    with the reason; every model is compared with ``baseline`` on the same folds (Wilcoxon
-    signed-rank). ``risk_groups`` also scores each fold's training patients, for the
+    (scikit-survival; IPCW from the fold's train split). A fold without a model, or whose
+    model is stale (an input changed since it was made), is skipped with the reason; every
+    model is compared with ``baseline`` on the same folds (Wilcoxon signed-rank).
+    ``risk_groups`` also scores each fold's training patients, for the
     Kaplan–Meier plots of :meth:`Evaluation.plot`.
     """
     ws = workspace_of(workspace)
@@ -109,21 +111,37 @@ def evaluate(
             work.extend((name, m, k) for m in models)
     results = []
     loaded: dict[tuple[str, int], fold_data.FoldData] = {}  # one load per fold, for its models
+    digests = provenance.Digests(ws)
     hooks.bar("evaluate", len(work), "evaluating")
     for name, m, k in work:
         hooks.status("evaluate", f"{name} {m} fold {k}")
-        if lib.model_path(ws, name, m, k).is_file() and (name, k) not in loaded:
-            loaded[(name, k)] = fold_data.load(ws, name, k, where)
-        data = loaded.get((name, k))
-        results.append(lib.evaluate_fold(ws, name, m, k, where, risk_groups, data))
+        path = lib.model_path(ws, name, m, k)
+        stale = provenance.stale(path, digests) if path.is_file() else []
+        if stale:
+            results.append(lib.FoldResult(name, m, k, skipped=f"stale: {'; '.join(stale)}"))
+        else:
+            if path.is_file() and (name, k) not in loaded:
+                loaded[(name, k)] = fold_data.load(ws, name, k, where)
+            data = loaded.get((name, k))
+            results.append(lib.evaluate_fold(ws, name, m, k, where, risk_groups, data))
         hooks.advance("evaluate")
+    digests.hashes.save()
     for r in results:
         if r.skipped:
             hooks.note(f"{r.target}: {r.skipped}, skipped")
     evaluation = Evaluation(results, summarize(results), compare(results, baseline))
-    options = {"target": target, "model": model, "fold": fold, "folds": folds, "baseline": baseline}
+    call = {
+        "target": target,
+        "model": model,
+        "fold": fold,
+        "folds": folds,
+        "baseline": baseline,
+        "risk_groups": risk_groups,
+        "seed": seed,
+        "device": str(where),
+    }
     evaluation.run_dir = record.record(
-        ws, results, evaluation.to_json(), options, settings.resolve_seed(ws, seed)
+        ws, results, evaluation.to_json(), call, settings.resolve_seed(ws, seed)
     )
     hooks.note(f"run recorded in {evaluation.run_dir}")
     return evaluation

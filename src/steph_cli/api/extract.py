@@ -1,7 +1,7 @@
 """Whole-slide images to patch features (one task per slide), or an import of existing ones."""
 
 import contextlib
-import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -12,6 +12,7 @@ import torch
 from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.errors import BadInputError, RunFailedError
 from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.models import provenance
 from steph_cli.slides import extract as lib
 from steph_cli.slides.encoders import Encoder
 from steph_cli.slides.extract import EncoderRef, ExtractOptions, SlideResult
@@ -21,6 +22,7 @@ from steph_cli.tasks import jobs
 from steph_cli.tasks.execution import Execution
 from steph_cli.tasks.graph import DONE, FAILED, Events, Outcome
 from steph_cli.workspace import settings as ws_settings
+from steph_cli.workspace.hashing import Hashes
 from steph_cli.workspace.paths import Workspace, validate_name
 from steph_cli.workspace.runs import Run
 
@@ -108,17 +110,22 @@ def extract(
         f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {where}, "
         f"{options.workers} reader process(es) per slide ({execution.executor} executor)"
     )
+    identity = _identity(ws, model, ref, options)
+    kept = {}  # finished slides made the way asked for now; any other is refused before work
+    for slide_id, path in paths.items():
+        out = ws.feature_file(cancer, slide_id)
+        done = None if options.force else lib.finished_patches(out)
+        if done is not None:
+            expected = lib.made_from(ws, path, identity)
+            name = f"features/{cancer}/{slide_id}.h5"
+            if provenance.same(name, lib.recorded(out), expected):
+                kept[slide_id] = SlideResult(slide_id, path, lib.SKIPPED, done)
+    todo = {sid: path for sid, path in paths.items() if sid not in kept}
     run = Run.start(ws, "extract", cancer)
     report = ExtractReport(run_dir=run.directory)
-    results: dict[str, SlideResult] = {}
+    results: dict[str, SlideResult] = dict(kept)
     hooks.bar("slides", len(paths), "slides")
-    todo = {}
-    for slide_id, path in paths.items():
-        done = None if options.force else lib.finished_patches(ws.feature_file(cancer, slide_id))
-        if done is None:
-            todo[slide_id] = path
-            continue
-        results[slide_id] = SlideResult(slide_id, path, lib.SKIPPED, done)
+    for slide_id in kept:
         hooks.note(f"{slide_id}: features exist, skipped (force redoes it)")
         hooks.advance("slides")
 
@@ -140,11 +147,33 @@ def extract(
         run.log("slide", **_plain(result))
         hooks.advance("slides")
 
-    tasks = jobs.extract_tasks(ws, cancer, todo, ref, where, options)
-    with _recorded(run, ws, cancer, model, options, paths, ref.weights, report):
+    tasks = jobs.extract_tasks(ws, cancer, todo, ref, where, options, identity)
+    with _recorded(run, ws, cancer, identity, paths, report):
         runner.run(tasks, execution, where, hooks, Events(on_status))
         report.results = [results[sid] for sid in paths]
     return report
+
+
+def _identity(
+    ws: Workspace, encoder: Encoder, ref: EncoderRef, options: ExtractOptions
+) -> dict[str, object]:
+    """Everything but the slide that changes a feature file's values: the encoder (and its
+    weights' sha256), the patch grid, the tissue mask and the resolution read."""
+    hashes = Hashes(ws.cache_dir)
+    weights = None if ref.weights is None else hashes(ref.weights)
+    hashes.save()
+    return json.loads(
+        json.dumps(
+            {
+                "encoder": {**asdict(encoder.spec), "dim": encoder.dim, "weights_sha256": weights},
+                "patches": asdict(options.patches),
+                "tissue": asdict(options.tissue),
+                "mpp": options.mpp,
+                "backend": options.backend,
+            },
+            default=str,
+        )
+    )
 
 
 def _plain(result: SlideResult) -> dict[str, object]:
@@ -156,43 +185,24 @@ def _recorded(
     run: Run,
     ws: Workspace,
     cohort: str,
-    encoder: Encoder,
-    options: ExtractOptions,
+    identity: dict[str, object],
     ids: dict[str, Path],
-    weights: Path | None,
     report: ExtractReport,
 ) -> Iterator[None]:
-    """Config before the work, per-slide patch counts and the manifest after it."""
-    config = {
-        "cohort": cohort,
-        "encoder": {**asdict(encoder.spec), "dim": encoder.dim},
-        "options": {k: v for k, v in asdict(options).items() if k not in ("force", "preview")},
-    }
-    run.write("config.json", _json_safe(config))
+    """Config before the work; per-slide patch counts and the manifest after it."""
+    call = {"cohort": cohort, "slides": {sid: str(p) for sid, p in ids.items()}, **identity}
+    run.write("config.json", call)
     yield
     run.write(
         "metrics.json",
         {r.slide_id: {"status": r.status, "patches": r.patches} for r in report.results},
     )
-    inputs = {}
-    if weights is not None:
-        with Path(weights).open("rb") as fh:
-            inputs[str(weights)] = hashlib.file_digest(fh, "sha256").hexdigest()
-    run.manifest(
-        {
-            "slides": {sid: str(p) for sid, p in ids.items()},
-            "features_dir": str(ws.features_dir(cohort)),
-        },
-        inputs,
-        seed=ws_settings.load(ws).seed,
-    )
-
-
-def _json_safe(value: object) -> object:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
+    hashes = Hashes(ws.cache_dir)
+    outputs = {
+        f"features/{cohort}/{r.slide_id}.h5": hashes(ws.feature_file(cohort, r.slide_id))
+        for r in report.results
+        if r.status in (lib.DONE, lib.EMPTY)
+    }
+    inputs: dict[str, str | None] = {str(p): hashes(p) for p in ids.values()}
+    hashes.save()
+    run.manifest(call, inputs, outputs, seed=ws_settings.load(ws).seed)

@@ -6,7 +6,20 @@ from typing import Annotated
 import typer
 
 from steph_cli import __version__
-from steph_cli.cli import cohort, demo, evaluate, extract, merge, predict, status, train, vector
+from steph_cli.cli import (
+    cohort,
+    demo,
+    evaluate,
+    extract,
+    merge,
+    predict,
+    reproduce,
+    runs,
+    status,
+    train,
+    vector,
+    verify,
+)
 from steph_cli.cli.common import (
     DeviceOpt,
     JsonOpt,
@@ -69,6 +82,9 @@ app.command("evaluate")(evaluate.evaluate)
 app.command("predict")(predict.predict)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
+app.add_typer(runs.app, name="runs")
+app.command("reproduce", epilog=reproduce.EPILOG)(reproduce.reproduce)
+app.command("verify")(verify.verify)
 
 
 def main() -> None:

@@ -123,11 +123,14 @@ def split(
     state: State,
     name: CohortArg,
     folds: Annotated[int, typer.Option("--folds", help="Number of folds k.")] = 5,
+    force: Annotated[
+        bool, typer.Option(help="Split a cohort that has models (they become stale).")
+    ] = False,
 ) -> None:
     """Make patient-level k-fold splits, stratified by event and follow-up time."""
     from steph_cli import api
 
-    made = api.split_cohort(state.ws, name, folds, state.seed)
+    made = api.split_cohort(state.ws, name, folds, state.seed, force=force)
     if state.json:
         emit_json([{"fold": f.index, **f.counts()} for f in made.folds])
         return

@@ -202,8 +202,8 @@ def cell(value: Any) -> Text | str:
 
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
     t = Table(title=title and escape(title), title_justify="left", header_style="bold")
-    for i, c in enumerate(columns):
-        t.add_column(escape(c), justify="left" if i == 0 else "right")
+    for i, c in enumerate(columns):  # wrapped, never cut with "…": ids must stay whole
+        t.add_column(escape(c), justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         t.add_row(*(cell(v) for v in row))
     return t

@@ -9,6 +9,7 @@ from rich.text import Text
 from steph_cli.cli.common import State, emit_json, err, fmt, note, out, table
 
 if TYPE_CHECKING:
+    from steph_cli.api.status import Freshness
     from steph_cli.errors import Fix
     from steph_cli.evaluation.summary import Paired, Summary
     from steph_cli.tasks.execution import Execution
@@ -136,8 +137,11 @@ def paired_table(tests: list["Paired"]) -> Table:
     )
 
 
-def _folds(done: list[int], total: int) -> str | None:
-    return f"{len(done)}/{total}" if done or total else None
+def _counts(*kinds: "Freshness") -> str:
+    fresh = sum(len(k.fresh) for k in kinds)
+    stale = sum(len(k.stale) for k in kinds)
+    missing = sum(len(k.missing) for k in kinds)
+    return f"{fresh}/{stale}/{missing}"
 
 
 def status(state: State) -> None:
@@ -160,19 +164,17 @@ def status(state: State) -> None:
         return
     rows = []
     for c in inv.cohorts:
-        k = len(c.summary.folds)
-        done = sum(len(f) for f in c.merged.values())
-        merged = f"{done}/{k * len(c.merged)} ({len(c.merged)})" if c.merged else None
+        merged = _counts(*c.merged.values()) if c.merged else None
         rows.append(
             [
                 c.summary.name,
                 c.summary.patients,
                 f"{c.summary.slides_with_features}/{c.summary.slides}",
                 f"{c.summary.event_rate:.0%}",
-                k or None,
-                _folds(c.experts, k),
-                _folds(c.vectors, k),
-                merged,
+                len(c.summary.folds) or None,
+                _counts(c.experts),
+                _counts(c.vectors),
+                merged and f"{merged} ({len(c.merged)})",
             ]
         )
     columns = [
@@ -185,13 +187,30 @@ def status(state: State) -> None:
         "vectors",
         "merged (methods)",
     ]
+    note(state, "models per cohort as fresh/stale/missing folds; stale: an input changed")
     out.print(table(None, columns, rows))
+    stale = [
+        [f"{folder}/fold{k}", "; ".join(why)]
+        for c in inv.cohorts
+        for folder, kind in [
+            (f"experts/{c.summary.name}", c.experts),
+            (f"vectors/{c.summary.name}", c.vectors),
+            *((f"merged/{c.summary.name}/{m}", f) for m, f in c.merged.items()),
+        ]
+        for k, why in kind.stale.items()
+    ]
+    if stale:
+        out.print(
+            table(
+                "stale (remade by the step that made them, with --force)", ["model", "why"], stale
+            )
+        )
     scored = [c for c in inv.cohorts if c.cindex]
     if scored:
         models = sorted({m for c in scored for m in c.cindex}, key=lambda m: (m != "expert", m))
         out.print(
             table(
-                "last test C-index (Harrell, mean over folds)",
+                "recorded test C-index (Harrell, mean over fresh folds)",
                 ["cohort", *models],
                 [[c.summary.name, *(fmt(c.cindex.get(m)) for m in models)] for c in scored],
             )

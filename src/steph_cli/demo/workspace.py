@@ -1,12 +1,16 @@
 """Build the demo workspace through the same library calls a user's commands make."""
 
+import json
 from collections.abc import Callable
+from dataclasses import asdict
 
 from steph_cli.demo.synthetic import SyntheticConfig, generate, write_cohort
-from steph_cli.workspace import cohorts, settings
+from steph_cli.errors import StaleArtefactError
+from steph_cli.workspace import atomic, cohorts, settings
 from steph_cli.workspace.paths import Workspace
 
 SOURCE_DIR = "demo-data"
+RECORD = "demo.json"
 
 
 def build(
@@ -15,8 +19,23 @@ def build(
     folds: int = 5,
     on_cohort: Callable[[str], None] | None = None,
 ) -> list[str]:
-    """Generate the cohorts, register them (features linked) and split them; idempotent."""
+    """Generate the cohorts, register them (features linked) and split them; idempotent.
+
+    The data's settings are recorded with it: running again with other settings is refused
+    (the cohorts would not be what was asked for), never silently kept.
+    """
+    asked = json.loads(json.dumps({**asdict(config), "folds": folds}))
+    record = ws.root / SOURCE_DIR / RECORD
+    if record.is_file():
+        built = json.loads(record.read_text())
+        changed = [f"{k} {built.get(k)!r} → {v!r}" for k, v in asked.items() if built.get(k) != v]
+        if changed:
+            raise StaleArtefactError(
+                f"{ws.root} holds a demo built with other settings ({'; '.join(changed)}); "
+                "use another workspace for these"
+            )
     settings.ensure(ws, seed=config.seed)
+    first = not any(name in ws.cohorts() for name, _ in config.cancers)
     names = []
     for cohort in generate(config):
         if cohort.name not in ws.cohorts():
@@ -28,4 +47,6 @@ def build(
         names.append(cohort.name)
         if on_cohort:
             on_cohort(cohort.name)
+    if first:  # the settings of data built now (a workspace from before they were kept has none)
+        atomic.write_text(record, json.dumps(asked, indent=2, sort_keys=True) + "\n")
     return names

@@ -1,5 +1,6 @@
 """The run record of an evaluation: the same payload as ``--json``, and a manifest naming the
-sha256 of every model, label and split file it read, so a rerun can be compared byte for byte."""
+sha256 of every model, labels, split and features it read, so a rerun can be compared byte for
+byte."""
 
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from steph_cli.evaluation.folds import FoldResult, model_path
 from steph_cli.evaluation.summary import Paired, Summary
-from steph_cli.models.io import sha256
+from steph_cli.models import provenance
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.runs import Run
 
@@ -37,21 +38,23 @@ def record(
     ws: Workspace,
     results: list[FoldResult],
     content: dict[str, object],
-    options: Mapping[str, object],
+    call: Mapping[str, object],
     seed: int,
 ) -> Path:
+    """A run folder with the options (``call``), the payload as metrics.json, and a manifest
+    of every model, labels, split and features it read."""
     targets = sorted({r.target for r in results})
     run = Run.start(ws, "evaluate", targets[0] if len(targets) == 1 else "all")
-    run.write("config.json", options)
+    run.write("config.json", call)
     run.write("metrics.json", content)
-    inputs: dict[str, str] = {}
+    keys: list[str] = []
     for r in results:
         if r.skipped is None:
-            inputs[f"{r.target}/{r.model}/fold{r.fold}"] = sha256(
-                model_path(ws, r.target, r.model, r.fold)
-            )
-            inputs[f"{r.target}/split/fold{r.fold}"] = sha256(ws.split_file(r.target, r.fold))
-    for t in targets:
-        inputs[f"{t}/labels"] = sha256(ws.labels_file(t))
-    run.manifest(options, inputs, seed)
+            path = model_path(ws, r.target, r.model, r.fold)
+            keys.append(provenance.relative(ws, path))
+            keys.extend(provenance.fold_inputs(ws, r.target, r.fold))
+            made_from = provenance.recorded(path)  # what its freshness was checked against
+            keys.extend(made_from.inputs if made_from else [])
+    inputs = provenance.now(ws, dict.fromkeys(keys), {}).inputs
+    run.manifest(call, inputs, {}, seed)
     return run.directory

@@ -20,6 +20,7 @@ from steph_cli.models import io
 from steph_cli.models.abmil import encoder_keys
 from steph_cli.models.arch import Architecture
 from steph_cli.models.layout import Layout
+from steph_cli.workspace.hashing import file_sha256
 from steph_cli.workspace.paths import Workspace
 
 
@@ -67,7 +68,7 @@ def load_init(ws: Workspace) -> tuple[io.ModelFile, str]:
             f"{ws.init_file} does not exist: no expert was trained in this workspace yet",
             Fix.run("train", "train experts first: {}", cancer="all"),
         )
-    return io.read(ws.init_file, kind="init"), io.sha256(ws.init_file)
+    return io.read(ws.init_file, kind="init"), file_sha256(ws.init_file)
 
 
 def load_expert(ws: Workspace, cohort: str, fold: int, arch: Architecture, init_sha: str) -> Member:
@@ -91,7 +92,7 @@ def load_expert(ws: Workspace, cohort: str, fold: int, arch: Architecture, init_
             f"{arch.to_json()}",
             Fix.set("force", "{} retrains it"),
         )
-    return Member(cohort, fold, io.sha256(path), model.tensors)
+    return Member(cohort, fold, file_sha256(path), model.tensors)
 
 
 def check_sources(target: str, sources: list[str]) -> list[str]:

@@ -16,7 +16,7 @@ from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
 from steph_cli.merging.methods.base import Context, MethodParams
 from steph_cli.merging.pool import load_pool
-from steph_cli.models import io
+from steph_cli.models import io, provenance
 from steph_cli.models.header import read_metadata, recorded_cindex
 from steph_cli.training import fold as fold_data
 from steph_cli.training.config import TrainConfig
@@ -94,21 +94,30 @@ def merge(
     config = config.resolved(resolve_seed(ws, config.seed))
     pool = load_pool(ws, target, sources, fold, source_fold)  # validates before any work
     path = ws.merged_file(target, method.name, fold)
-    if path.is_file() and not force:
+    options = {
+        "method": method.name,
+        "params": chosen.as_dict(),
+        "training": config.as_dict() if method.learned else None,
+        "time_bins": fold_data.workspace_bins(ws).as_dict(),
+    }
+    keys = provenance.merged_inputs(ws, target, fold, pool.names, source_fold)
+    made_from = provenance.now(ws, keys, options)
+    if provenance.reuse(ws, path, made_from, force):
         return _existing(ws, path, target, method.name, fold)
     started = time.time()
     data = fold_data.load(ws, target, fold, device)
     run = Run.start(ws, "merge", f"{target}-{method.name}-fold{fold}")
-    settings = {
+    call = {
         "target": target,
+        "sources": pool.names,
         "method": method.name,
         "fold": fold,
-        "source_fold": source_fold,
-        "sources": pool.names,
-        "options": chosen.as_dict(),
+        "params": chosen.as_dict(),
         "training": config.as_dict(),
+        "source_fold": source_fold,
+        "device": str(device),
     }
-    run.write("config.json", settings)
+    run.write("config.json", call)
     merged = method.merge(pool, chosen, Context(data, config, run, hooks))
     cindex = data.test_cindex(merged.model)
     meta: dict[str, object] = {
@@ -126,11 +135,12 @@ def merge(
         "time_bins": data.bins.as_dict(),
         "test_metrics": {"harrell_cindex": cindex.value, "reason": cindex.reason},
         "source_stats": merged.source_stats,
+        "fingerprint": made_from.to_json(),
     }
     if method.learned:
         meta["training_config"] = config.as_dict()
     meta.update(merged.meta)
-    io.write(path, merged.tensors, "merged", pool.arch, **meta)
+    sha = io.write(path, merged.tensors, "merged", pool.arch, **meta)
     run.write(
         "metrics.json",
         {
@@ -142,9 +152,8 @@ def merge(
             "source_stats": merged.source_stats,
         },
     )
-    inputs = {**data.inputs(ws), "init": pool.init_sha256, "target_expert": pool.target.sha256}
-    inputs.update({f"source_expert:{m.cohort}": m.sha256 for m in pool.sources})
-    run.manifest(settings | {"merged": io.sha256(path)}, inputs, config.run_seed)
+    outputs = {provenance.relative(ws, path): sha}
+    run.manifest(call, made_from.inputs, outputs, config.run_seed)
     return MergeResult(
         target,
         method.name,

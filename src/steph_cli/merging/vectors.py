@@ -6,9 +6,8 @@ import torch
 
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging.pool import load_expert, load_init
-from steph_cli.models import io
+from steph_cli.models import io, provenance
 from steph_cli.models.abmil import encoder_keys
-from steph_cli.models.header import read_metadata
 from steph_cli.models.layout import Layout
 from steph_cli.workspace.paths import Workspace
 
@@ -23,12 +22,15 @@ class VectorResult:
 def write_vector(
     ws: Workspace, cohort: str, fold: int, force: bool = False, hooks: Hooks = NO_HOOKS
 ) -> VectorResult:
-    """Write ``vectors/COHORT/fold{K}.safetensors`` unless it is current for its expert (a
-    task: it has no progress for ``hooks``)."""
+    """Write ``vectors/COHORT/fold{K}.safetensors`` unless it is current for its expert and
+    θ_init (a task: it has no progress for ``hooks``). A vector has no options of its own, so
+    one made from another expert is simply remade, never refused."""
     init, init_sha = load_init(ws)
     member = load_expert(ws, cohort, fold, init.arch, init_sha)
     path = ws.vector_file(cohort, fold)
-    if path.is_file() and not force and read_metadata(path).get("expert_sha256") == member.sha256:
+    made_from = provenance.now(ws, provenance.vector_inputs(ws, cohort, fold), {})
+    record = provenance.recorded(path) if path.is_file() else None
+    if not force and record is not None and not made_from.changes(record):
         return VectorResult(cohort, fold, written=False)
     keys = encoder_keys(init.tensors)
     tau = {k: member.state[k] - init.tensors[k] for k in keys}
@@ -41,6 +43,7 @@ def write_vector(
         fold=str(fold),
         init_sha256=init_sha,
         expert_sha256=member.sha256,
+        fingerprint=made_from.to_json(),
     )
     return VectorResult(cohort, fold, written=True)
 

@@ -12,6 +12,7 @@ from steph_cli.errors import IncompatibleModelError
 from steph_cli.models import io
 from steph_cli.models.abmil import ABMIL
 from steph_cli.models.arch import Architecture, ArchOptions
+from steph_cli.workspace.hashing import file_sha256
 from steph_cli.workspace.paths import Workspace
 
 
@@ -49,4 +50,4 @@ def ensure(ws: Workspace, arch: Architecture, seed: int) -> tuple[io.ModelFile, 
             f"{ws.init_file} was created for {init.arch.to_json()} but {arch.to_json()} was "
             "asked for; use the same architecture options, or a new workspace"
         )
-    return init, io.sha256(ws.init_file)
+    return init, file_sha256(ws.init_file)

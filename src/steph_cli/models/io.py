@@ -52,14 +52,6 @@ class ModelFile:
         return json.loads(self.meta.get(key) or "null")
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def serialize(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
     """The safetensors layout with a canonical header (sorted keys, tensors by name).
 

@@ -6,6 +6,7 @@ slide without tissue gets an empty (0, D) file and a warning instead of an error
 """
 
 import contextlib
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,16 +20,19 @@ from torch.utils.data import DataLoader
 from steph_cli import __version__
 from steph_cli.errors import BadInputError, Fix, RunFailedError, StephError
 from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.models.provenance import Fingerprint
 from steph_cli.slides.encoders import Encoder, load_encoder
 from steph_cli.slides.patching import PatchGrid, PatchOptions, Tiles, plan
 from steph_cli.slides.preview import save_preview
 from steph_cli.slides.reader import Slide
 from steph_cli.slides.tissue import TissueOptions, segment_slide
 from steph_cli.workspace import features as feature_store
+from steph_cli.workspace.hashing import Hashes
 from steph_cli.workspace.paths import Workspace, validate_slide_id
 
 # A slide ends done, failed, skipped or empty.
 DONE, FAILED, SKIPPED, EMPTY = "done", "failed", "skipped", "empty"
+FINGERPRINT = "steph_fingerprint"  # attribute of a feature file: what it was made from
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,20 @@ def attributes(
     }
 
 
+def made_from(ws: Workspace, path: Path, identity: dict[str, object]) -> Fingerprint:
+    """What the features of the slide at ``path`` are made from: the slide's sha256 and the
+    encoder's ``identity`` (architecture, weights' sha256, patch and tissue options)."""
+    hashes = Hashes(ws.cache_dir)
+    fingerprint = Fingerprint({"slide": hashes(path)}, identity)
+    hashes.save()
+    return fingerprint
+
+
+def recorded(out: Path) -> Fingerprint | None:
+    raw = feature_store.read_attrs(out).get(FINGERPRINT)
+    return Fingerprint.from_json(json.loads(str(raw))) if raw else None
+
+
 def extract_slide(
     out: Path,
     slide_id: str,
@@ -125,6 +143,7 @@ def extract_slide(
     device: torch.device,
     options: ExtractOptions,
     hooks: Hooks = NO_HOOKS,
+    fingerprint: Fingerprint | None = None,
 ) -> SlideResult:
     """Segment, patch, encode and write one slide (the ``tiles`` bar of ``hooks`` follows
     the encoder); raises on failure."""
@@ -141,6 +160,8 @@ def extract_slide(
         else:
             features = np.zeros((0, encoder.dim), dtype=np.float32)
         attrs = attributes(slide_id, slide, grid, encoder, options)
+        if fingerprint is not None:
+            attrs[FINGERPRINT] = json.dumps(fingerprint.to_json(), sort_keys=True)
     feature_store.write_features(out, feature_store.SlideFeatures(features, grid.coords, attrs))
     status, message = DONE, ""
     if not len(grid.coords):
@@ -183,12 +204,14 @@ def extract_job(
     ref: EncoderRef,
     device: torch.device,
     options: ExtractOptions,
+    identity: dict[str, object],
     hooks: Hooks = NO_HOOKS,
 ) -> SlideResult:
     """One slide as a task. A bad slide is a failed unit of the run (exit 1), not bad usage."""
     try:
         encoder = load(ref, device)
         out = ws.feature_file(cohort, slide_id)
-        return extract_slide(out, slide_id, path, encoder, device, options, hooks)
+        fingerprint = made_from(ws, path, identity)
+        return extract_slide(out, slide_id, path, encoder, device, options, hooks, fingerprint)
     except StephError as exc:
         raise RunFailedError(exc.message, exc.fix) from exc

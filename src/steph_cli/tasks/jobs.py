@@ -107,9 +107,10 @@ def extract_tasks(
     ref: EncoderRef,
     device: torch.device,
     options: ExtractOptions,
+    identity: dict[str, object],
 ) -> list[Task]:
     """One task per slide (keyed by its id)."""
     return [
-        Task(sid, extract_job, (ws, cohort, sid, path, ref, device, options))
+        Task(sid, extract_job, (ws, cohort, sid, path, ref, device, options, identity))
         for sid, path in slides.items()
     ]

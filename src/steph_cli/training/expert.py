@@ -1,5 +1,6 @@
 """Training one cancer-specific expert for one fold, from the shared initialisation."""
 
+import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -9,9 +10,9 @@ import torch
 from steph_cli.errors import IncompatibleModelError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.models import init as model_init
-from steph_cli.models import io
+from steph_cli.models import io, provenance
 from steph_cli.models.abmil import ABMIL
-from steph_cli.models.arch import ArchOptions
+from steph_cli.models.arch import Architecture, ArchOptions
 from steph_cli.models.header import recorded_cindex
 from steph_cli.survival.bins import TimeBins
 from steph_cli.training import fold as fold_data
@@ -52,6 +53,18 @@ def _summary_meta(result: ExpertResult) -> dict[str, object]:
     return {"harrell_cindex": result.test_cindex, "reason": result.test_cindex_reason}
 
 
+def fingerprint(
+    ws: Workspace, cohort: str, fold: int, config: TrainConfig, arch: Architecture, bins: TimeBins
+) -> provenance.Fingerprint:
+    """What the expert of ``cohort``/``fold`` would be made from now with these options."""
+    options = {
+        "training": config.as_dict(),
+        "architecture": json.loads(arch.to_json()),
+        "time_bins": bins.as_dict(),
+    }
+    return provenance.now(ws, provenance.expert_inputs(ws, cohort, fold), options)
+
+
 def train_expert(
     ws: Workspace,
     cohort: str,
@@ -62,17 +75,27 @@ def train_expert(
     force: bool = False,
     hooks: Hooks = NO_HOOKS,
 ) -> ExpertResult:
-    """Train (or, if already done and not ``force``, skip) the expert of ``cohort``/``fold``
-    (a task: module-level, plain arguments)."""
+    """Train the expert of ``cohort``/``fold`` (a task: module-level, plain arguments).
+
+    An existing expert made from the same inputs and options is kept (skipped); one made
+    from others is refused, naming what changed, unless ``force``.
+    """
     config = config.resolved(settings.resolve_seed(ws, config.seed))
     out_path = ws.expert_file(cohort, fold)
-    if out_path.is_file() and not force:
-        return ExpertResult(
-            cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
-        )
+    bins = fold_data.workspace_bins(ws)
+    dim = settings.load(ws).feature_dim
+    if dim is not None and out_path.is_file():
+        arch = model_init.architecture(ws, dim, bins.count, arch_options)
+        expected = fingerprint(ws, cohort, fold, config, arch, bins)
+        if provenance.reuse(ws, out_path, expected, force):
+            return ExpertResult(
+                cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
+            )
     data = fold_data.load(ws, cohort, fold, device)
     arch = model_init.architecture(ws, data.store.dim, data.bins.count, arch_options)
+    created = not ws.init_file.is_file()
     init, init_sha = model_init.ensure(ws, arch, settings.load(ws).seed)
+    made_from = fingerprint(ws, cohort, fold, config, arch, data.bins)
 
     started = time.time()
     run = Run.start(ws, "train", f"{cohort}-fold{fold}")
@@ -80,8 +103,14 @@ def train_expert(
     model.load_state_dict(init.tensors)
     model.to(device).train()
 
-    options = {"cohort": cohort, "fold": fold, **config.as_dict(), "architecture": arch.to_json()}
-    run.write("config.json", options)
+    call = {
+        "cohort": cohort,
+        "fold": fold,
+        "training": config.as_dict(),
+        "architecture": json.loads(arch.to_json()),
+        "device": str(device),
+    }
+    run.write("config.json", call)
     history = data.fit(
         list(model.named_parameters()),
         lambda bag: (model(bag), None, {}),
@@ -103,7 +132,7 @@ def train_expert(
         run_dir=run.directory,
         history=history,
     )
-    io.write(
+    sha = io.write(
         out_path,
         model.state_dict(),
         "expert",
@@ -115,6 +144,7 @@ def train_expert(
         time_bins=data.bins.as_dict(),
         training_config=config.as_dict(),
         test_metrics=_summary_meta(result),
+        fingerprint=made_from.to_json(),
     )
     run.write(
         "metrics.json",
@@ -127,11 +157,11 @@ def train_expert(
             "n_test": len(data.test),
         },
     )
-    run.manifest(
-        options,
-        {**data.inputs(ws), "init": init_sha, "expert": io.sha256(out_path)},
-        config.run_seed,
-    )
+    outputs = {provenance.relative(ws, out_path): sha}
+    if created:
+        outputs[provenance.relative(ws, ws.init_file)] = init_sha
+    inputs = {k: v for k, v in made_from.inputs.items() if k not in outputs}
+    run.manifest(call, inputs, outputs, config.run_seed)
     return replace(result, seconds=time.time() - started)
 
 

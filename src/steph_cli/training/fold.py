@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from steph_cli.hooks import Hooks
-from steph_cli.models.io import sha256
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
 from steph_cli.survival.loss import nll_loss
@@ -42,14 +41,6 @@ class FoldData:
     test: Labels
     bins: TimeBins
     device: torch.device
-
-    def inputs(self, ws: Workspace) -> dict[str, str]:
-        """sha256 of the labels, split and features this fold reads, for run manifests."""
-        return {
-            "labels": sha256(ws.labels_file(self.cohort)),
-            "split": sha256(ws.split_file(self.cohort, self.fold)),
-            "features": self.store.digest,
-        }
 
     def step(self, forward: Forward, alpha_u: float) -> StepFn:
         """The loss of training bag ``i``: NLL of METHOD §2 plus the model's extra terms."""

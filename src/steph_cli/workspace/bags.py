@@ -3,8 +3,8 @@
 Training touches every bag every epoch; parsing HDF5 each time would dominate small models.
 The cache holds each patient's patches (all of its slides) contiguously, so a bag is one
 slice of one memory map. It is keyed by the labels and by each feature file's size and
-modification time, so a changed file or label rebuilds it; the sha256 of every feature file
-is recorded for run manifests.
+modification time, so a changed file or label rebuilds it (what models record is the features'
+sha256: ``models.provenance``).
 """
 
 import hashlib
@@ -38,15 +38,8 @@ class BagStore:
         self.offsets: dict[str, tuple[int, int]] = {
             p: (a, b) for p, (a, b) in index["offsets"].items()
         }
-        self.file_sha256: dict[str, str] = index["file_sha256"]
         total = max((b for _, b in self.offsets.values()), default=0)
         self.data = np.memmap(directory / DATA, dtype=np.float16, mode="r", shape=(total, self.dim))
-
-    @property
-    def digest(self) -> str:
-        """One sha256 over all feature files (by slide id), for manifests."""
-        text = json.dumps(sorted(self.file_sha256.items()))
-        return hashlib.sha256(text.encode()).hexdigest()
 
     def bag(self, patient: str) -> np.ndarray:
         a, b = self.offsets[patient]
@@ -108,16 +101,14 @@ def _build(
     tmp.mkdir(parents=True)
     data = np.memmap(tmp / DATA, dtype=np.float16, mode="w+", shape=(max(total, 1), dim))
     offsets: dict[str, list[int]] = {}
-    shas: dict[str, str] = {}
     row = 0
-    for i, ((patient, slide), path, (n, _)) in enumerate(zip(slides, files, shapes, strict=True)):
+    for i, ((patient, _), path, (n, _)) in enumerate(zip(slides, files, shapes, strict=True)):
         feats = feature_store.read_features(path).features
         if np.abs(feats).max(initial=0.0) > FLOAT16_MAX:
             raise BadInputError(f"{path}: feature values exceed the float16 range; rescale them")
         data[row : row + n] = feats
         start, _ = offsets.setdefault(patient, [row, row])
         offsets[patient] = [start, row + n]
-        shas[slide] = hashlib.sha256(path.read_bytes()).hexdigest()
         row += n
         if on_slide:
             on_slide(i + 1, len(files))
@@ -129,7 +120,7 @@ def _build(
         )
     data.flush()
     del data
-    index = {"dim": dim, "offsets": offsets, "file_sha256": shas}
+    index = {"dim": dim, "offsets": offsets}
     (tmp / INDEX).write_text(json.dumps(index))
     if (final / INDEX).is_file():  # another process finished the same cache first
         shutil.rmtree(tmp)

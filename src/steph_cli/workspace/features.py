@@ -60,6 +60,13 @@ def feature_shape(path: Path) -> tuple[int, int]:
         return _shape(_dataset(fh, path), path)
 
 
+def read_attrs(path: Path) -> dict[str, object]:
+    """A feature file's attributes (on the file and on ``coords``), without its data."""
+    with _open(path) as fh:
+        attrs = {**dict(fh.attrs), **(dict(fh[COORDS].attrs) if COORDS in fh else {})}
+    return {k: _plain(v) for k, v in attrs.items()}
+
+
 def read_features(path: Path) -> SlideFeatures:
     with _open(path) as fh:
         ds = _dataset(fh, path)

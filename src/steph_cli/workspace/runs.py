@@ -7,6 +7,7 @@ the same seed and data give the same bytes.
 """
 
 import json
+import platform
 import sys
 import time
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ def dumps(payload: object) -> str:
 @dataclass
 class Run:
     directory: Path
+    step: str  # train, merge, evaluate, extract, ...
     started: float = field(default_factory=time.time)
 
     @classmethod
@@ -48,7 +50,7 @@ class Run:
             n += 1
             directory = base.with_name(f"{base.name}-{n}")
         directory.mkdir(parents=True)
-        return cls(directory)
+        return cls(directory, kind)
 
     def log(self, event: str, **fields: object) -> None:
         line = json.dumps({"time": round(time.time(), 3), "event": event, **fields})
@@ -58,16 +60,31 @@ class Run:
     def write(self, name: str, payload: object) -> None:
         atomic.write_text(self.directory / name, dumps(payload))
 
-    def manifest(self, options: Mapping[str, object], inputs: dict[str, str], seed: int) -> None:
+    def manifest(
+        self,
+        call: Mapping[str, object],
+        inputs: Mapping[str, str | None],
+        outputs: Mapping[str, str],
+        seed: int,
+    ) -> None:
+        """What ran (``call``: the step's arguments, enough to run it again), from which
+        inputs and into which outputs (workspace-relative path → sha256), and where."""
+        import torch
+
         self.write(
             "manifest.json",
             {
+                "id": self.directory.name,
+                "step": self.step,
+                "call": call,
                 "command": sys.argv,
-                "options": options,
+                "inputs_sha256": dict(inputs),
+                "outputs_sha256": dict(outputs),
+                "seed": seed,
+                "torch_threads": torch.get_num_threads(),
                 "packages": package_versions(),
                 "python": sys.version.split()[0],
-                "inputs_sha256": inputs,
-                "seed": seed,
+                "machine": platform.machine(),
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.started)),
                 "seconds": round(time.time() - self.started, 3),
             },
