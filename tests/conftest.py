@@ -93,6 +93,14 @@ FAST = ["--epochs", "2", "--embed-dim", "16", "--attn-dim", "8", "--accumulate",
 
 
 @pytest.fixture(scope="session")
+def registered_template(tmp_path_factory, tiny_data: Path) -> Path:
+    """A workspace with the tiny cohorts registered and split in 3 folds, nothing trained."""
+    root = tmp_path_factory.mktemp("registered") / "ws"
+    register_tiny(Cli(root), tiny_data)
+    return root
+
+
+@pytest.fixture(scope="session")
 def trained_template(tmp_path_factory, tiny_data: Path) -> Path:
     """A workspace with the tiny cohorts split in 3 folds and small experts for every fold."""
     root = tmp_path_factory.mktemp("trained") / "ws"

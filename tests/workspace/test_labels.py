@@ -22,7 +22,7 @@ CASES = {
     ),
     "negative time": (
         "patient_id,slide_id,t,e\np1,s1,10,1\np2,s2,-5,0\n",
-        ["row 3", "t='-5' for p2", "finite days >= 0"],
+        ["row 3", "t='-5' for p2", "finite and >= 0"],
     ),
     "nan time": ("patient_id,slide_id,t,e\np1,s1,nan,1\n", ["row 2", "t='nan'"]),
     "text time": ("patient_id,slide_id,t,e\np1,s1,ten,1\n", ["row 2", "t='ten'"]),

@@ -38,21 +38,36 @@ def add_cohort(
     *,
     link: bool = False,
     force: bool = False,
+    time_unit: str | None = None,
     seed: int | None = None,
+    hooks: Hooks = NO_HOOKS,
 ) -> CohortSummary:
     """Register a cohort: survival labels, optional splits and patch features; every file is
-    validated before anything is written. Creates the workspace (with ``seed``) if needed."""
-    ws = open_workspace(workspace, create=True, seed=seed)
-    lib.add_cohort(
-        ws,
+    validated before anything is written. Creates the workspace (with ``seed``) if needed.
+
+    ``time_unit`` (days, months, years) is what the labels' time column holds; by default
+    its name says (CLAM's ``survival_months``), else days. Times are stored in days; a
+    conversion, or a median follow-up implausible for the unit, is reported through
+    ``hooks``.
+    """
+    if seed is not None:
+        settings.check_seed(seed)
+    read = lib.add_cohort(
+        workspace_of(workspace),
         name,
         Path(labels),
         None if splits is None else Path(splits),
         None if features is None else Path(features),
         link=link,
         force=force,
+        time_unit=time_unit,
+        settings_seed=seed,
     )
-    return lib.summarize(ws, name)
+    for message in read.notes:
+        hooks.note(message)
+    for message in read.warnings:
+        hooks.warn(message)
+    return lib.summarize(workspace_of(workspace), name)
 
 
 def list_cohorts(workspace: WorkspaceLike = None) -> list[CohortSummary]:

@@ -2,8 +2,9 @@
 
 Library messages name files and values; here each :class:`~steph_cli.errors.Fix` becomes a
 flag or a command line (``--force``, ``steph train --cancer LUSC --fold 0``). Exit codes: 2
-for bad input (every :class:`StephError` but a failed run), 1 for a failed run or a bug, 130
-for Ctrl-C. ``STEPH_DEBUG=1`` shows the traceback instead.
+for bad input (every :class:`StephError` but a failed run, and a path that cannot be
+written), 1 for a failed run (or another file-system error) or a bug, 130 for Ctrl-C.
+``STEPH_DEBUG=1`` shows the traceback instead.
 """
 
 import os
@@ -68,6 +69,15 @@ class handle_errors:  # noqa: N801 - used as a context manager
         if isinstance(exc, StephError):
             error_line(message(exc))
             raise typer.Exit(exc.exit_code) from None
+        if isinstance(exc, PermissionError):
+            error_line(
+                f"cannot write {exc.filename}: permission denied; make it writable or use "
+                "another --workspace"
+            )
+            raise typer.Exit(2) from None
+        if isinstance(exc, OSError) and exc.filename:
+            error_line(f"{exc.filename}: {exc.strerror}; the run stopped there")
+            raise typer.Exit(1) from None
         error_line(
             f"unexpected {type(exc).__name__}: {exc} (a bug in steph; set STEPH_DEBUG=1 for "
             "the traceback)"

@@ -1,5 +1,6 @@
 """The root ``steph`` command: global options, and the command groups attached in one place."""
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from steph_cli.cli import (
     vector,
     verify,
 )
+from steph_cli.cli._errors import error_line
 from steph_cli.cli.common import (
     DeviceOpt,
     JsonOpt,
@@ -38,6 +40,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -87,5 +90,30 @@ app.command("reproduce", epilog=reproduce.EPILOG)(reproduce.reproduce)
 app.command("verify")(verify.verify)
 
 
+def run(args: list[str] | None = None) -> int:
+    """``steph`` as a function returning its exit code.
+
+    Click's usage errors (a missing or malformed option, an unknown command) become one line
+    on stderr, like every other error, instead of a framed box; they are recognised by
+    their interface (a message and an exit code), as Typer ships its own Click.
+    """
+    try:
+        code = app(args=args, prog_name="steph", standalone_mode=False)
+    except typer.Abort:
+        error_line("interrupted")
+        return 130
+    except Exception as exc:
+        message, exit_code = getattr(exc, "format_message", None), getattr(exc, "exit_code", None)
+        if message is None or not isinstance(exit_code, int):
+            raise
+        text = message()
+        if text:  # empty when the help was shown instead (a group without its command)
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if ctx is not None else "steph"
+            error_line(f"{text} (`{where} --help` lists the options)")
+        return exit_code
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
-    app(prog_name="steph")
+    sys.exit(run())

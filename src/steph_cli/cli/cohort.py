@@ -8,6 +8,7 @@ import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli.common import State, command, emit_json, note, out, table, warn
+from steph_cli.cli.progress import RichHooks
 
 if TYPE_CHECKING:
     from steph_cli.workspace.cohorts import CohortSummary
@@ -63,6 +64,17 @@ def add(
         Path | None, typer.Option(help="Folder of SLIDE_ID.h5 feature files to import.")
     ] = None,
     link: Annotated[bool, typer.Option(help="Symlink feature files instead of copying.")] = False,
+    time_unit: Annotated[
+        str | None,
+        typer.Option(
+            help="What the time column holds: days, months or years \\[default: months for "
+            "CLAM's survival_months, else days]; stored in days.",
+            autocompletion=lambda incomplete: [
+                u for u in ("days", "months", "years") if u.startswith(incomplete)
+            ],
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing cohort.")] = False,
 ) -> None:
     """Register a cohort: survival labels, optional splits and patch features.
@@ -72,9 +84,19 @@ def add(
     """
     from steph_cli import api
 
-    summary = api.add_cohort(
-        state.ws, name, labels, splits, features, link=link, force=force, seed=state.seed
-    )
+    with RichHooks(state) as hooks:
+        summary = api.add_cohort(
+            state.ws,
+            name,
+            labels,
+            splits,
+            features,
+            link=link,
+            force=force,
+            time_unit=time_unit,
+            seed=state.seed,
+            hooks=hooks,
+        )
     note(state, f"registered cohort {name} in {state.ws.root}")
     _report(state, summary)
 

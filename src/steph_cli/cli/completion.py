@@ -4,6 +4,7 @@ from pathlib import Path
 
 import typer
 
+from steph_cli.errors import StephError
 from steph_cli.workspace import Workspace
 
 
@@ -21,7 +22,7 @@ def cohorts(ctx: typer.Context, incomplete: str) -> list[str]:
     """Cohort names starting with what has been typed."""
     try:
         names = _workspace(ctx).cohorts()
-    except OSError:
+    except (OSError, StephError):  # no workspace yet, or not a folder: nothing to offer
         return []
     return [n for n in names if n.startswith(incomplete)]
 

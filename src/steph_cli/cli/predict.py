@@ -35,6 +35,7 @@ def predict(
 
     preds = api.predict(model, features, patient_id=patient_id, device=state.device)
     if csv_path is not None:
+        csv_path.parent.mkdir(parents=True, exist_ok=True)
         with csv_path.open("w", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(["patient", "risk", *(f"S({d:g})" for d in preds[0].days)])

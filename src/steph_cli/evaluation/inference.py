@@ -30,10 +30,16 @@ LOADERS: dict[str, Callable[[io.ModelFile], nn.Module]] = {"expert": _expert, "m
 def load_model(path: Path, device: torch.device | str = "cpu") -> tuple[nn.Module, io.ModelFile]:
     """The model in ``path`` in eval mode on ``device``, and its file (for metadata)."""
     model_file = io.read(path)
+    broken = [k for k, t in model_file.tensors.items() if not torch.isfinite(t).all()]
+    if broken:
+        raise BadInputError(
+            f"{path}: {broken[0]} holds NaN or infinite values ({len(broken)} tensor(s)); the "
+            "model cannot predict: remake it"
+        )
     kind = model_file.meta["kind"]
     if kind not in LOADERS:
         raise BadInputError(
-            f"{path}: a {kind} file holds no runnable model; give an expert or merged file"
+            f"{path}: {kind} files hold no runnable model; give an expert or merged file"
         )
     try:
         model = LOADERS[kind](model_file)

@@ -1,6 +1,7 @@
 """Task vectors τ = θ_expert − θ_init over the MIL encoder, their files and their geometry."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -80,6 +81,7 @@ def similarity_plot(rep: VectorReport, path) -> None:  # type: ignore[no-untyped
     from steph_cli.plotting import pyplot
 
     plt = pyplot()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     n = len(rep.cohorts)
     fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
     image = ax.imshow(rep.cosine, vmin=-1, vmax=1, cmap="RdBu_r")

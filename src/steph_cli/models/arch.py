@@ -3,6 +3,8 @@
 import json
 from dataclasses import asdict, dataclass
 
+from steph_cli.errors import BadInputError
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -31,6 +33,14 @@ class ArchOptions:
     embed_dim: int | None = None
     attn_dim: int | None = None
     dropout: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("embed_dim", "attn_dim"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise BadInputError(f"{name} = {value}: use a whole number of 1 or more")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            raise BadInputError(f"dropout = {self.dropout!r}: use a value from 0 up to (not) 1")
 
     def given(self) -> dict[str, object]:
         return {k: v for k, v in asdict(self).items() if v is not None}

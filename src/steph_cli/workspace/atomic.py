@@ -2,11 +2,15 @@
 
 Each write goes to a temporary file beside the target and is renamed over it only when
 complete. A ``.lock`` file beside the target (holding the writer's pid) refuses a second
-concurrent writer; a lock left by a dead process is taken over.
+concurrent writer; a lock left by a dead process is taken over, and the temporary files
+(``.NAME.PID.tmp``) of dead processes — killed with ``kill -9``, say — are removed by the
+next writer of that path.
 """
 
 import contextlib
+import glob
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +25,24 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def temporary(target: Path) -> Path:
+    """This process's temporary name for ``target`` (a file or a folder)."""
+    return target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+def reclaim(target: Path) -> None:
+    """Remove the temporary files or folders that dead processes left for ``target``."""
+    if not target.parent.is_dir():
+        return
+    for left in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        pid = left.name[len(target.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            if left.is_dir():
+                shutil.rmtree(left, ignore_errors=True)
+            else:
+                left.unlink(missing_ok=True)
 
 
 def _acquire(lock: Path) -> int:
@@ -50,7 +72,8 @@ def atomic_path(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     lock = target.with_name(target.name + ".lock")
     fd = _acquire(lock)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    reclaim(target)
+    tmp = temporary(target)
     try:
         yield tmp
         tmp.replace(target)

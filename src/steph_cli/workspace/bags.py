@@ -9,7 +9,6 @@ sha256: ``models.provenance``).
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 
 from steph_cli.errors import BadInputError
+from steph_cli.workspace import atomic
 from steph_cli.workspace import features as feature_store
 from steph_cli.workspace.cohorts import check_feature_coverage
 from steph_cli.workspace.labels import Labels
@@ -94,11 +94,36 @@ def _build(
     if len(dims) > 1:
         raise BadInputError(f"{files[0].parent}: feature files disagree on dimension ({dims})")
     dim = dims.pop()
-    total = sum(n for n, _ in shapes)
-    # Private to this process, so that parallel tasks (one per fold) may build it at once.
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    # Private to this process, so that parallel tasks (one per fold) may build it at once;
+    # removed if the build fails or is interrupted, and by the next build if this process dies.
+    atomic.reclaim(final)
+    tmp = atomic.temporary(final)
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    try:
+        _fill(tmp, slides, files, shapes, dim, on_slide)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if (final / INDEX).is_file():  # another process finished the same cache first
+        shutil.rmtree(tmp)
+        return
+    shutil.rmtree(final, ignore_errors=True)  # an incomplete one (no index) is replaced
+    try:
+        tmp.rename(final)
+    except OSError:  # lost the race between the check and the rename
+        shutil.rmtree(tmp)
+
+
+def _fill(
+    tmp: Path,
+    slides: list[tuple[str, str]],
+    files: list[Path],
+    shapes: list[tuple[int, int]],
+    dim: int,
+    on_slide: Callable[[int, int], None] | None,
+) -> None:
+    total = sum(n for n, _ in shapes)
     data = np.memmap(tmp / DATA, dtype=np.float16, mode="w+", shape=(max(total, 1), dim))
     offsets: dict[str, list[int]] = {}
     row = 0
@@ -122,11 +147,3 @@ def _build(
     del data
     index = {"dim": dim, "offsets": offsets}
     (tmp / INDEX).write_text(json.dumps(index))
-    if (final / INDEX).is_file():  # another process finished the same cache first
-        shutil.rmtree(tmp)
-        return
-    shutil.rmtree(final, ignore_errors=True)  # an incomplete one (no index) is replaced
-    try:
-        tmp.rename(final)
-    except OSError:  # lost the race between the check and the rename
-        shutil.rmtree(tmp)

@@ -45,14 +45,18 @@ def add_cohort(
     features_dir: Path | None = None,
     link: bool = False,
     force: bool = False,
+    time_unit: str | None = None,
+    settings_seed: int | None = None,
 ) -> Labels:
-    """Validate everything first, then write labels, splits and features into the workspace."""
+    """Validate everything first, then write labels (times in days), splits and features
+    into the workspace. ``time_unit`` says what the labels' time column holds; a new
+    workspace records ``settings_seed`` (default 0) once all is valid."""
     validate_name(name)
     if ws.labels_file(name).is_file() and not force:
         raise BadInputError(
             f"cohort {name} already exists in {ws.root}", Fix.set("force", "{} replaces it")
         )
-    labels = read_labels(labels_csv)
+    labels = read_labels(labels_csv, time_unit)
     folds = ws_splits.import_splits(splits_dir, labels) if splits_dir else []
     files: list[feature_store.FeatureFile] = []
     if features_dir is not None:
@@ -66,8 +70,9 @@ def add_cohort(
                 "files must be named SLIDE_ID.h5"
             )
         check_feature_coverage(labels, {f.slide_id for f in files}, str(features_dir))
-        ws_settings.set_feature_dim(ws, dim, str(features_dir))
-    ws_settings.ensure(ws)
+    ws_settings.ensure(ws, seed=settings_seed)
+    if files:
+        ws_settings.set_feature_dim(ws, files[0].dim, str(features_dir))
     write_labels(ws.labels_file(name), labels)
     if folds:
         write_folds(ws, name, folds)

@@ -51,7 +51,33 @@ def _shape(ds: h5py.Dataset, path: Path) -> tuple[int, int]:
     shape = ds.shape[1:] if len(ds.shape) == 3 and ds.shape[0] == 1 else ds.shape
     if len(shape) != 2:
         raise BadInputError(f"{path}: '{FEATURES}' has shape {ds.shape}; expected [patches, dim]")
+    _numeric(ds, path, FEATURES)
     return int(shape[0]), int(shape[1])
+
+
+def _numeric(ds: h5py.Dataset, path: Path, name: str) -> None:
+    if ds.dtype.kind not in "fiu":
+        raise BadInputError(
+            f"{path}: '{name}' holds {ds.dtype} values; expected numbers (float features, "
+            "integer coordinates)"
+        )
+
+
+def _coords(fh: h5py.File, path: Path, n: int) -> np.ndarray | None:
+    """``coords`` as int64 [N, 2], or None when the file has none (CLAM files may not)."""
+    if COORDS not in fh:
+        return None
+    ds = fh[COORDS]
+    if not isinstance(ds, h5py.Dataset):
+        raise BadInputError(f"{path}: '{COORDS}' is not a dataset")
+    _numeric(ds, path, COORDS)
+    coords = np.asarray(ds[()])
+    if coords.size != 2 * n or (coords.ndim >= 2 and coords.shape[-1] != 2):
+        raise BadInputError(
+            f"{path}: '{COORDS}' has shape {coords.shape} but '{FEATURES}' has {n} patches; "
+            "expected [patches, 2] (level-0 x, y)"
+        )
+    return coords.reshape(n, 2).astype(np.int64)
 
 
 def feature_shape(path: Path) -> tuple[int, int]:
@@ -72,9 +98,7 @@ def read_features(path: Path) -> SlideFeatures:
         ds = _dataset(fh, path)
         n, d = _shape(ds, path)
         features = np.asarray(ds[()], dtype=np.float32).reshape(n, d)
-        coords = None
-        if COORDS in fh:
-            coords = np.asarray(fh[COORDS][()]).reshape(-1, 2).astype(np.int64)
+        coords = _coords(fh, path, n)
         attrs = {**dict(fh.attrs), **(dict(fh[COORDS].attrs) if COORDS in fh else {})}
     if not np.isfinite(features).all():
         raise BadInputError(f"{path}: features contain NaN or inf; re-extract this slide")

@@ -8,8 +8,9 @@ file; losing it (or an entry, when two processes save at once) only costs a re-h
 
 import hashlib
 import json
-import os
 from pathlib import Path
+
+from steph_cli.workspace import atomic
 
 CACHE = "sha256.json"
 
@@ -51,7 +52,8 @@ class Hashes:
             return
         try:
             self.file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.file.with_name(f".{CACHE}.{os.getpid()}.tmp")
+            atomic.reclaim(self.file)
+            tmp = atomic.temporary(self.file)
             tmp.write_text(json.dumps(self.known))
             tmp.replace(self.file)
         except OSError:  # a read-only workspace hashes again next time

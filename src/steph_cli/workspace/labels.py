@@ -2,9 +2,11 @@
 
 Accepted columns (first match wins): patient ``patient_id``/``case_id``; slide
 ``slide_id``/``pathology_id``/``slide`` (optional: the patient id is used when absent, one
-slide per patient); time ``t``/``time``/``survival_days`` in days; event ``e``/``event``/
-``status`` (1 = event, 0 = censored) or CLAM's ``censorship`` (1 = censored, inverted).
-UNI2-h-DSS label files therefore load as they are.
+slide per patient); time ``t``/``time``/``survival_days`` in days, or CLAM's
+``survival_months`` in months; event ``e``/``event``/``status`` (1 = event, 0 = censored) or
+CLAM's ``censorship`` (1 = censored, inverted). UNI2-h-DSS and CLAM label files therefore
+load as they are. Times in months or years are converted to days, the unit every model
+uses; a median follow-up that looks implausible for its unit is reported.
 """
 
 import csv
@@ -22,7 +24,13 @@ from steph_cli.workspace.paths import validate_slide_id
 
 PATIENT_COLUMNS = ("patient_id", "case_id")
 SLIDE_COLUMNS = ("slide_id", "pathology_id", "slide")
-TIME_COLUMNS = ("t", "time", "survival_days")
+TIME_COLUMNS = ("t", "time", "survival_days", "survival_months")
+# Days per unit; a column named for its unit sets it (CLAM's survival_months).
+UNITS = {"days": 1.0, "months": 365.25 / 12, "years": 365.25}
+COLUMN_UNITS = {"survival_days": "days", "survival_months": "months"}
+# The median follow-up, in days, below / above which a unit looks mistaken: TCGA's is about
+# two years, any cohort's more than a few months and less than forty years.
+PLAUSIBLE_MEDIAN_DAYS = (90.0, 40 * 365.25)
 EVENT_COLUMNS = ("e", "event", "status")
 CENSORSHIP_COLUMN = "censorship"
 
@@ -35,6 +43,8 @@ class Labels:
     times: np.ndarray  # float64 [P], days
     events: np.ndarray  # int64 [P], 1 event / 0 censored
     slides: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # how the file was read (a unit converted)
+    warnings: tuple[str, ...] = ()  # what looks wrong in it (a doubtful unit)
 
     def __len__(self) -> int:
         return len(self.patients)
@@ -71,14 +81,57 @@ def _fail(path: Path, row: int | None, problem: str, fix: str, more: int = 0) ->
     return BadInputError(f"{where}: {problem}; {fix}{extra}")
 
 
-def read_labels(path: Path) -> Labels:
-    """Read and validate a labels CSV; every problem names the file, the row and the fix."""
+def _duplicates(path: Path, header: Sequence[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header, start=1):
+        key = (name or "").strip().lower()
+        if key in seen:
+            raise _fail(
+                path,
+                None,
+                f"column {name!r} appears twice (columns {seen[key]} and {i})",
+                "keep one: steph will not guess which is meant",
+            )
+        seen[key] = i
+
+
+def _unit(path: Path, column: str, asked: str | None) -> str:
+    implied = COLUMN_UNITS.get(column.strip().lower())
+    if asked is not None and asked not in UNITS:
+        raise BadInputError(f"time unit {asked!r}: use {', '.join(UNITS)}")
+    if asked is not None and implied is not None and asked != implied:
+        raise _fail(
+            path, None, f"column {column} holds {implied} but {asked} were asked for", "say one"
+        )
+    return asked or implied or "days"
+
+
+def read_labels(path: Path, time_unit: str | None = None) -> Labels:
+    """Read and validate a labels CSV; every problem names the file, the row and the fix.
+
+    ``time_unit`` (days, months or years) says what the time column holds; by default the
+    column's name does (``survival_months``), else days. Times are returned in days.
+    """
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"labels file {path} does not exist")
+    try:
+        return _read(path, time_unit)
+    except UnicodeDecodeError as exc:
+        raise _fail(
+            path, None, f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", "give a CSV"
+        ) from exc
+    except csv.Error as exc:
+        raise _fail(
+            path, None, f"not a readable CSV ({exc})", "give a comma-separated file"
+        ) from exc
+
+
+def _read(path: Path, time_unit: str | None) -> Labels:
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
+        _duplicates(path, header)
         pcol = _pick(header, PATIENT_COLUMNS)
         scol = _pick(header, SLIDE_COLUMNS)
         tcol = _pick(header, TIME_COLUMNS)
@@ -118,7 +171,7 @@ def read_labels(path: Path) -> Labels:
             t = math.nan
         if not math.isfinite(t) or t < 0:
             problems.append(
-                (line, f"{tcol}={raw_t!r} for {patient}", "times must be finite days >= 0")
+                (line, f"{tcol}={raw_t!r} for {patient}", "times must be finite and >= 0")
             )
             continue
         try:
@@ -172,11 +225,28 @@ def read_labels(path: Path) -> Labels:
                     "a slide belongs to one patient",
                 )
             owner[s] = p
+    assert tcol is not None  # checked with the header
+    unit = _unit(path, tcol, time_unit)
+    times = np.array([per_patient[p][0] for p in patients], dtype=np.float64) * UNITS[unit]
     return Labels(
         patients,
-        np.array([per_patient[p][0] for p in patients], dtype=np.float64),
+        times,
         np.array([per_patient[p][1] for p in patients], dtype=np.int64),
         {p: tuple(slides[p]) for p in patients},
+        (f"{path}: times in {tcol} read as {unit} and converted to days",)
+        if unit != "days"
+        else (),
+        _doubts(path, unit, float(np.median(times))),
+    )
+
+
+def _doubts(path: Path, unit: str, median_days: float) -> tuple[str, ...]:
+    low, high = PLAUSIBLE_MEDIAN_DAYS
+    if low <= median_days <= high:
+        return ()
+    return (
+        f"{path}: the median follow-up is {median_days:.0f} days with times read as {unit}, "
+        "implausible for a survival cohort; is the time unit right?",
     )
 
 

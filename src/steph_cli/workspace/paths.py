@@ -13,27 +13,34 @@ import platformdirs
 
 from steph_cli.errors import BadInputError, Fix, MissingArtefactError
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-# Slide ids are file stems: TCGA ids carry dots ("TCGA-AA-0001-01Z-00-DX1.5E2A...").
-_SLIDE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# Slide ids are file stems: TCGA ids carry dots ("TCGA-AA-0001-01Z-00-DX1.5E2A..."); file
+# names may not exceed 255 bytes, and ids become SLIDE_ID.h5 and .SLIDE_ID.h5.PID.tmp.
+_SLIDE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 
 
 def validate_name(name: str, what: str = "cohort name") -> str:
     """Return ``name`` if it is safe as a path component, else raise a one-line error."""
-    if not _NAME.match(name or ""):
+    if not _NAME.fullmatch(name or ""):
         raise BadInputError(
-            f"invalid {what} {name!r}: use letters, digits, '-' and '_' only (e.g. LUSC, my_cohort)"
+            f"invalid {what} {_shown(name)}: use up to 64 letters, digits, '-' and '_' "
+            "(e.g. LUSC, my_cohort)"
         )
     return name
 
 
 def validate_slide_id(slide_id: str, source: str = "") -> str:
-    if not _SLIDE.match(slide_id or ""):
+    if not _SLIDE.fullmatch(slide_id or ""):
         where = f" in {source}" if source else ""
         raise BadInputError(
-            f"invalid slide id {slide_id!r}{where}: use letters, digits, '.', '-' and '_' only"
+            f"invalid slide id {_shown(slide_id)}{where}: use up to 200 letters, digits, '.', "
+            "'-' and '_'"
         )
     return slide_id
+
+
+def _shown(name: str) -> str:
+    return repr(name) if len(name or "") <= 40 else f"{name[:40]!r}… ({len(name)} characters)"
 
 
 def default_root() -> Path:
@@ -50,7 +57,10 @@ class Workspace:
 
     @classmethod
     def at(cls, root: Path | None) -> "Workspace":
-        return cls((root if root is not None else default_root()).expanduser().absolute())
+        path = (root if root is not None else default_root()).expanduser().absolute()
+        if path.exists() and not path.is_dir():
+            raise BadInputError(f"workspace {path} is a file; give a folder (new or existing)")
+        return cls(path)
 
     @property
     def settings_file(self) -> Path:
