@@ -60,7 +60,14 @@ def reproduce(
     if state.json:
         emit_json([r.to_json() for r in results])
     rows = [
-        [r.run, WHAT[d.kind], d.what, _short(d.recorded), _short(d.reproduced), d.within_tolerance]
+        [
+            r.run,
+            WHAT[d.kind],
+            d.what,
+            _short(d.recorded),
+            _short(d.reproduced),
+            _yes(d.within_tolerance),
+        ]
         for r in results
         for d in r.differences
     ]
@@ -83,3 +90,7 @@ def _short(value: object) -> object:
     if isinstance(value, str) and len(value) == 64:
         return value[:12]
     return value
+
+
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
