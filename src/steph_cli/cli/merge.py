@@ -61,6 +61,8 @@ def merge(
     accumulate: opt.Accumulate = 16,
     warmup_epochs: opt.WarmupEpochs = 1,
     alpha_u: opt.AlphaU = 0.5,
+    val_fraction: opt.ValFraction = 0.0,
+    select: opt.Select = "last",
     force: Annotated[bool, typer.Option(help="Redo merges that already exist.")] = False,
     train_missing: Annotated[
         bool,
@@ -91,7 +93,17 @@ def merge(
     from steph_cli.training.config import TrainConfig
 
     given = {k: v for k, v in (method_params or {}).items() if v is not None}
-    config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, state.seed)
+    config = TrainConfig(
+        epochs,
+        lr,
+        weight_decay,
+        accumulate,
+        warmup_epochs,
+        alpha_u,
+        state.seed,
+        val_fraction,
+        select,
+    )
     execution = Execution(executor, ray_address, cpus_per_task)
     with RichHooks(state) as hooks:
         report = api.merge(

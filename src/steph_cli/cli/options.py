@@ -31,6 +31,23 @@ Accumulate = Annotated[int, typer.Option(help="Bags per update.", rich_help_pane
 WarmupEpochs = Annotated[
     int, typer.Option(help="Linear warm-up before cosine decay.", rich_help_panel=TRAIN_PANEL)
 ]
+ValFraction = Annotated[
+    float,
+    typer.Option(
+        help="Training patients held out (per event group, seeded) to watch the validation "
+        "C-index each epoch; the split's own val patients when it has them.",
+        rich_help_panel=TRAIN_PANEL,
+    ),
+]
+Select = Annotated[
+    str,
+    typer.Option(
+        help="Epoch kept: last (METHOD §2), or best validation C-index (needs validation "
+        "patients). Test patients never choose.",
+        autocompletion=lambda incomplete: [s for s in ("last", "best") if s.startswith(incomplete)],
+        rich_help_panel=TRAIN_PANEL,
+    ),
+]
 AlphaU = Annotated[
     float,
     typer.Option(help="Extra weight of the uncensored NLL term.", rich_help_panel=TRAIN_PANEL),

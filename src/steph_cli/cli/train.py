@@ -27,6 +27,8 @@ def train(
     accumulate: opt.Accumulate = 16,
     warmup_epochs: opt.WarmupEpochs = 1,
     alpha_u: opt.AlphaU = 0.5,
+    val_fraction: opt.ValFraction = 0.0,
+    select: opt.Select = "last",
     embed_dim: Annotated[
         int | None,
         typer.Option(
@@ -77,7 +79,17 @@ def train(
     from steph_cli.training.config import TrainConfig
     from steph_cli.training.expert import ExpertResult
 
-    config = TrainConfig(epochs, lr, weight_decay, accumulate, warmup_epochs, alpha_u, state.seed)
+    config = TrainConfig(
+        epochs,
+        lr,
+        weight_decay,
+        accumulate,
+        warmup_epochs,
+        alpha_u,
+        state.seed,
+        val_fraction,
+        select,
+    )
     execution = Execution(executor, ray_address, cpus_per_task)
     with RichHooks(state) as hooks:
         report = api.train(

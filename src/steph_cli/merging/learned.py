@@ -19,7 +19,8 @@ def fit_merged(
 ) -> list[dict[str, float]]:
     """Train ``model``'s trainable parts; it is left in eval mode on the fold's device."""
     model.to(ctx.data.device).train()
-    history = ctx.data.fit(
+    return ctx.data.fit(
+        model,
         model.trainable(),
         forward,
         ctx.config,
@@ -28,8 +29,6 @@ def fit_merged(
         f"{label} fold {ctx.data.fold}",
         annotate=annotate,
     )
-    model.eval()
-    return history
 
 
 def train_rows(

@@ -105,7 +105,7 @@ def merge(
     if provenance.reuse(ws, path, made_from, force):
         return _existing(ws, path, target, method.name, fold)
     started = time.time()
-    data = fold_data.load(ws, target, fold, device)
+    data = fold_data.load(ws, target, fold, device, config if method.learned else None)
     run = Run.start(ws, "merge", f"{target}-{method.name}-fold{fold}")
     call = {
         "target": target,

@@ -14,7 +14,9 @@ _RANGES: dict[str, tuple[float, float, bool]] = {
     "warmup_epochs": (0, math.inf, True),
     "alpha_u": (0.0, 1.0, True),
     "seed": (0, 2**32 - 1, True),
+    "val_fraction": (0.0, 0.9, True),
 }
+SELECTIONS = ("last", "best")
 
 
 @dataclass(frozen=True)
@@ -28,11 +30,17 @@ class TrainConfig:
     warmup_epochs: int = 1
     alpha_u: float = 0.5
     seed: int | None = None  # None: the workspace's (``settings.resolve_seed``)
+    # Training patients held out to watch (and with select="best", choose) the epoch;
+    # the split's own val patients when it has them.
+    val_fraction: float = 0.0
+    select: str = "last"  # the epoch kept: the last (METHOD §2), or the best on validation
 
     def __post_init__(self) -> None:
+        if self.select not in SELECTIONS:
+            raise BadInputError(f"select = {self.select!r}: use {' or '.join(SELECTIONS)}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None and f.name == "seed":
+            if f.name not in _RANGES or (value is None and f.name == "seed"):
                 continue
             low, high, closed = _RANGES[f.name]
             ok = math.isfinite(value) and (value >= low if closed else value > low)
@@ -41,7 +49,7 @@ class TrainConfig:
                 limit = "" if math.isinf(high) else f" and <= {high:g}"
                 raise BadInputError(f"{f.name} = {value!r}: must be a finite number {bound}{limit}")
 
-    def as_dict(self) -> dict[str, float | int | None]:
+    def as_dict(self) -> dict[str, float | int | str | None]:
         return asdict(self)
 
     @property

@@ -91,7 +91,7 @@ def train_expert(
             return ExpertResult(
                 cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
             )
-    data = fold_data.load(ws, cohort, fold, device)
+    data = fold_data.load(ws, cohort, fold, device, config)
     arch = model_init.architecture(ws, data.store.dim, data.bins.count, arch_options)
     created = not ws.init_file.is_file()
     init, init_sha = model_init.ensure(ws, arch, settings.load(ws).seed)
@@ -112,6 +112,7 @@ def train_expert(
     }
     run.write("config.json", call)
     history = data.fit(
+        model,
         list(model.named_parameters()),
         lambda bag: (model(bag), None, {}),
         config,
@@ -119,7 +120,6 @@ def train_expert(
         hooks,
         f"{cohort} fold {fold}",
     )
-    model.eval()
     cindex = data.test_cindex(model)
     result = ExpertResult(
         cohort,

@@ -4,12 +4,15 @@ Experts and learned merges both train on a cohort's fold through these, so the d
 the survival loss and the test metric are the same code for every model.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
+from steph_cli.errors import BadInputError, Fix, RunFailedError
 from steph_cli.hooks import Hooks
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
@@ -37,10 +40,11 @@ class FoldData:
     cohort: str
     fold: int
     store: bags.BagStore
-    train: Labels
+    train: Labels  # the patients the model learns from
     test: Labels
     bins: TimeBins
     device: torch.device
+    val: Labels | None = None  # training patients held out to choose the epoch; never test
 
     def step(self, forward: Forward, alpha_u: float) -> StepFn:
         """The loss of training bag ``i``: NLL of METHOD §2 plus the model's extra terms."""
@@ -58,6 +62,7 @@ class FoldData:
 
     def fit(
         self,
+        model: nn.Module,
         named_params: list[tuple[str, torch.nn.Parameter]],
         forward: Forward,
         config: TrainConfig,
@@ -66,19 +71,35 @@ class FoldData:
         label: str,
         annotate: Callable[[dict[str, float]], dict[str, float]] | None = None,
     ) -> list[dict[str, float]]:
-        """Train on this fold's train bags with the shared loop: the ``train`` bar of
-        ``hooks`` (one step per bag), and one log line per epoch (``annotate`` may add to or
-        check each epoch's record first)."""
+        """Train ``model`` on this fold's train bags with the shared loop.
+
+        After each epoch the model scores the validation patients (in eval mode, which draws
+        no random numbers, so training follows the same path with or without them); with
+        ``config.select == "best"`` the epoch with the best validation C-index is kept (the
+        first of equals), else the last. One log line per epoch (train loss, validation
+        C-index; ``annotate`` may add to or check the record first) and the ``train`` bar of
+        ``hooks``. The model is left in eval mode.
+        """
+        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
 
         def on_epoch(record: dict[str, float]) -> None:
+            nonlocal best
             record = annotate(record) if annotate else record
+            status = f"epoch {record['epoch']:.0f}/{config.epochs} loss {record['loss']:.4f}"
+            if self.val is not None:
+                model.eval()
+                value = self.cindex(model, self.val).value
+                model.train()
+                record["val_cindex"] = value if value is not None else math.nan
+                status += f" val C {value:.3f}" if value is not None else " val C –"
+                if value is not None and (best is None or value > best[0]):
+                    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    best = (value, int(record["epoch"]), state)
             run.log("epoch", **record)
-            hooks.status(
-                "train", f"epoch {record['epoch']:.0f}/{config.epochs} loss {record['loss']:.4f}"
-            )
+            hooks.status("train", status)
 
         hooks.bar("train", config.epochs * len(self.train), label)
-        return fit(
+        history = fit(
             named_params,
             len(self.train),
             self.step(forward, config.alpha_u),
@@ -87,6 +108,16 @@ class FoldData:
             on_step=lambda: hooks.advance("train"),
             on_epoch=on_epoch,
         )
+        if config.select == "best":
+            if best is None:
+                raise RunFailedError(
+                    f"{label}: no epoch has a validation C-index (no events among the "
+                    f"{len(self.val or [])} validation patients), so none can be selected"
+                )
+            model.load_state_dict(best[2])
+            run.log("selected", epoch=best[1], val_cindex=best[0])
+        model.eval()
+        return history
 
     def logits(self, logits_of: Callable[[torch.Tensor], torch.Tensor], patients) -> torch.Tensor:  # type: ignore[no-untyped-def]
         """Hazard logits [patients, T]; the caller sets eval mode."""
@@ -97,22 +128,54 @@ class FoldData:
         """Risk scores (−Σ S_j) of ``patients``."""
         return curves.risk(self.logits(logits_of, patients)).cpu().numpy().astype(np.float64)
 
+    def cindex(self, logits_of: Callable[[torch.Tensor], torch.Tensor], who: Labels) -> Metric:
+        return harrell_cindex(who.events, who.times, self.risks(logits_of, who.patients))
+
     def test_cindex(self, logits_of: Callable[[torch.Tensor], torch.Tensor]) -> Metric:
-        risk = self.risks(logits_of, self.test.patients)
-        return harrell_cindex(self.test.events, self.test.times, risk)
+        return self.cindex(logits_of, self.test)
 
 
-def load(ws: Workspace, cohort: str, fold: int, device: torch.device) -> FoldData:
+def hold_out(train: Labels, fraction: float, seed: int, fold: int) -> tuple[Labels, Labels]:
+    """(train, validation): ``fraction`` of the training patients, drawn within each event
+    group (so both keep the event rate), from ``seed`` and the fold alone."""
+    rng = np.random.default_rng([seed, fold])
+    held: list[str] = []
+    for event in (0, 1):
+        group = [p for p, e in zip(train.patients, train.events, strict=True) if e == event]
+        take = round(fraction * len(group))
+        held.extend(group[i] for i in sorted(rng.permutation(len(group))[:take]))
+    kept = [p for p in train.patients if p not in set(held)]
+    chosen = [p for p in train.patients if p in set(held)]
+    return train.subset(kept), train.subset(chosen)
+
+
+def load(
+    ws: Workspace,
+    cohort: str,
+    fold: int,
+    device: torch.device,
+    config: TrainConfig | None = None,
+) -> FoldData:
+    """The fold's data; with a training ``config`` its validation patients are set apart:
+    the split's own val patients if it has any, else ``config.val_fraction`` of the training
+    patients (none by default). Test patients are never among them."""
     labels = cohorts.load_labels(ws, cohort)
     split = read_fold(ws.split_file(cohort, fold), fold, labels)
     store = bags.open_store(ws, cohort, labels)
     settings.set_feature_dim(ws, store.dim, f"features of {cohort}")
+    train, val = labels.subset(split.train), None
+    if config is not None and split.val:
+        val = labels.subset(split.val)
+    elif config is not None and config.val_fraction > 0:
+        train, val = hold_out(train, config.val_fraction, config.run_seed, fold)
+    elif split.val:  # evaluation: the val patients are training patients (IPCW reference)
+        train = labels.subset([*split.train, *split.val])
+    if config is not None and config.select == "best" and val is None:
+        raise BadInputError(
+            f"choosing the best epoch needs validation patients, and fold {fold} of {cohort} "
+            "has none",
+            Fix.set("val_fraction", "hold some out: {}", 0.2),
+        )
     return FoldData(
-        cohort,
-        fold,
-        store,
-        labels.subset(split.train),
-        labels.subset(split.test),
-        workspace_bins(ws),
-        device,
+        cohort, fold, store, train, labels.subset(split.test), workspace_bins(ws), device, val
     )
