@@ -27,6 +27,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             "tiles/s",
         ),
         (
+            "inference_cost.py",
+            ["--sizes", "64", "--sources", "2", "--rounds", "1", "--dim", "16"],
+            "routing",
+        ),
+        (
             "scale.py",
             ["--epochs", "1", "--noop", "4", "--cancers", "2", "--patients", "16"],
             "per-task overhead",

@@ -6,7 +6,7 @@ import typer
 
 from steph_cli.cli import completion, render
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, fmt, out, table
+from steph_cli.cli.common import State, command, emit_json
 from steph_cli.cli.progress import RichHooks
 from steph_cli.merging import methods
 from steph_cli.training.config import MERGE_LR
@@ -126,40 +126,5 @@ def merge(
     if state.json:
         emit_json([r.to_json() for r in results])
     else:
-        show(results)
+        render.merges(results)
     render.tasks(state, report, execution)
-
-
-def show(results: list[Any]) -> None:
-    rows = []
-    for r in results:
-        delta = (
-            r.test_cindex - r.expert_cindex
-            if r.test_cindex is not None and r.expert_cindex is not None
-            else None
-        )
-        rows.append(
-            [
-                r.target,
-                r.fold,
-                r.method,
-                fmt(r.test_cindex) or r.test_cindex_reason,
-                fmt(r.expert_cindex),
-                None if delta is None else f"{delta:+.3f}",
-                "skipped" if r.skipped else f"{r.seconds:.1f}",
-            ]
-        )
-    columns = ["target", "fold", "method", "test C-index", "expert", "Δ", "s"]
-    out.print(table("merged vs. target expert (Harrell's C, test split)", columns, rows))
-    stats: dict[str, dict[str, list[float]]] = {}
-    for r in results:
-        for source, values in r.source_stats.items():
-            for key, value in values.items():
-                stats.setdefault(source, {}).setdefault(key, []).append(value)
-    if stats:
-        keys = sorted({k for v in stats.values() for k in v})
-        rows = [
-            [s, *(fmt(sum(v[k]) / len(v[k])) if k in v else None for k in keys)]
-            for s, v in sorted(stats.items(), key=lambda kv: -sum(kv[1].get(keys[0], [0])))
-        ]
-        out.print(table("sources (mean over merges)", ["source", *keys], rows))

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from steph_cli.api.status import Freshness
     from steph_cli.errors import Fix
     from steph_cli.evaluation.summary import Paired, Summary
+    from steph_cli.merging.run import MergeResult
     from steph_cli.tasks.execution import Execution
     from steph_cli.tasks.graph import Report
 
@@ -215,3 +216,40 @@ def status(state: State) -> None:
                 [[c.summary.name, *(fmt(c.cindex.get(m)) for m in models)] for c in scored],
             )
         )
+
+
+def merges(results: list["MergeResult"]) -> None:
+    """Merged vs. target expert per fold, then what each source contributed."""
+    rows = []
+    for r in results:
+        delta = (
+            r.test_cindex - r.expert_cindex
+            if r.test_cindex is not None and r.expert_cindex is not None
+            else None
+        )
+        rows.append(
+            [
+                r.target,
+                r.fold,
+                r.method,
+                fmt(r.test_cindex) or r.test_cindex_reason,
+                fmt(r.expert_cindex),
+                None if delta is None else f"{delta:+.3f}",
+                "skipped" if r.skipped else f"{r.seconds:.1f}",
+                fmt(r.inference_ms, 1),
+            ]
+        )
+    columns = ["target", "fold", "method", "test C-index", "expert", "Δ", "s", "ms/bag"]
+    out.print(table("merged vs. target expert (Harrell's C, test split)", columns, rows))
+    stats: dict[str, dict[str, list[float]]] = {}
+    for r in results:
+        for source, values in r.source_stats.items():
+            for key, value in values.items():
+                stats.setdefault(source, {}).setdefault(key, []).append(value)
+    if stats:
+        keys = sorted({k for v in stats.values() for k in v})
+        rows = [
+            [s, *(fmt(sum(v[k]) / len(v[k])) if k in v else None for k in keys)]
+            for s, v in sorted(stats.items(), key=lambda kv: -sum(kv[1].get(keys[0], [0])))
+        ]
+        out.print(table("sources (mean over merges)", ["source", *keys], rows))

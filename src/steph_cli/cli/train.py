@@ -61,6 +61,17 @@ def train(
         float | None,
         typer.Option(help="Bins span \\[0, this] \\[default: 11680].", rich_help_panel=ARCH_PANEL),
     ] = None,
+    with_: Annotated[
+        str | None,
+        typer.Option(
+            "--with",
+            help="Pooled baseline: train one model on this cohort's and these cohorts' "
+            "training patients (all, or A,B), written as merged/NAME/pooled/ (= merge "
+            "--method pooled).",
+            autocompletion=completion.cohort_lists,
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Retrain experts that already exist.")] = False,
     executor: opt.Executor = "local",
     ray_address: opt.RayAddress = None,
@@ -74,11 +85,30 @@ def train(
     reported (exit 1) with the others kept; --executor ray runs them in parallel on Ray.
     """
     from steph_cli import api
+    from steph_cli.merging.run import MergeResult
     from steph_cli.models.arch import ArchOptions
     from steph_cli.tasks.execution import Execution
     from steph_cli.training.config import TrainConfig
     from steph_cli.training.expert import ExpertResult
 
+    if with_ is not None:
+        given = [
+            o
+            for o, v in [
+                ("--embed-dim", embed_dim),
+                ("--attn-dim", attn_dim),
+                ("--dropout", dropout),
+                ("--time-bins", time_bins),
+                ("--max-time-days", max_time_days),
+            ]
+            if v is not None
+        ]
+        if given:
+            raise typer.BadParameter(
+                f"{given[0]} goes with experts; a pooled model has the workspace's architecture "
+                "and bins",
+                param_hint="--with",
+            )
     config = TrainConfig(
         epochs,
         lr,
@@ -91,6 +121,27 @@ def train(
         select,
     )
     execution = Execution(executor, ray_address, cpus_per_task)
+    if with_ is not None:
+        with RichHooks(state) as hooks:
+            report = api.merge(
+                state.ws,
+                cancer,
+                with_,
+                "pooled",
+                fold=fold,
+                folds=folds,
+                training=config,
+                force=force,
+                execution=execution,
+                device=state.device,
+                hooks=hooks,
+            )
+        if state.json:
+            emit_json([r.to_json() for r in report.results(MergeResult)])
+        else:
+            render.merges(report.results(MergeResult))
+        render.tasks(state, report, execution)
+        return
     with RichHooks(state) as hooks:
         report = api.train(
             state.ws,

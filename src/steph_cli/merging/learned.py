@@ -3,25 +3,29 @@
 from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from steph_cli.merging.methods.base import Context, LearnedParams, Merged
 from steph_cli.merging.pool import Pool
-from steph_cli.models.merged import MergedModule, ScalarMerge
-from steph_cli.training.fold import Forward
+from steph_cli.models.merged import ScalarMerge
+from steph_cli.training.fold import FoldData, Forward
 
 
 def fit_merged(
-    model: MergedModule,
+    model: nn.Module,
     forward: Forward,
     ctx: Context,
     label: str,
     annotate: Callable[[dict[str, float]], dict[str, float]] | None = None,
+    data: FoldData | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``model``'s trainable parts; it is left in eval mode on the fold's device."""
+    """Train ``model``'s parameters that require gradients on ``data`` (default: the target
+    fold's); it is left in eval mode on the fold's device."""
     model.to(ctx.data.device).train()
-    return ctx.data.fit(
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    return (data or ctx.data).fit(
         model,
-        model.trainable(),
+        trainable,
         forward,
         ctx.config,
         ctx.run,

@@ -42,6 +42,7 @@ class MergeResult:
     source_stats: dict[str, dict[str, float]] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # warnings for the user, e.g. collapse
+    inference_ms: float | None = None  # per test bag, measured while scoring them
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -56,6 +57,7 @@ class MergeResult:
             "sources": self.sources,
             "source_stats": self.source_stats,
             "seconds": round(self.seconds, 3),
+            "inference_ms_per_bag": self.inference_ms and round(self.inference_ms, 3),
             "run": str(self.run_dir) if self.run_dir else None,
         }
 
@@ -118,8 +120,10 @@ def merge(
         "device": str(device),
     }
     run.write("config.json", call)
-    merged = method.merge(pool, chosen, Context(data, config, run, hooks))
+    merged = method.merge(pool, chosen, Context(ws, data, config, run, hooks))
+    scoring = time.perf_counter()
     cindex = data.test_cindex(merged.model)
+    inference_ms = 1000 * (time.perf_counter() - scoring) / max(len(data.test), 1)
     meta: dict[str, object] = {
         "method": method.name,
         "cohort": target,
@@ -169,4 +173,5 @@ def merge(
         source_stats=merged.source_stats,
         history=merged.history,
         notes=merged.notes,
+        inference_ms=inference_ms,
     )

@@ -186,3 +186,39 @@ class StephNet(MergedModule):
         """Everything needed to run the merged model alone: hypernetwork, head, θ_init's
         encoder and the stacked task vectors (a self-contained file for prediction)."""
         return {k: v.detach() for k, v in self.state_dict().items() if not k.startswith("body.")}
+
+
+class RoutingNet(nn.Module):
+    """Routing (ROUPKT-style): the target's and the sources' experts all run on the bag and
+    a learned router mixes their hazards per patient, h(X) = Σ_i g_i(X) sigmoid(logits_i(X)),
+    g = softmax(MLP(φ(X))) with φ the mean of ReLU(U x + u) as in STEPH. Only the router
+    trains; inference costs M + 1 expert forwards and one embedding."""
+
+    def __init__(self, arch: Architecture, experts: list[dict[str, torch.Tensor]], seed: int):
+        super().__init__()
+        self.experts = nn.ModuleList(ABMIL(arch) for _ in experts)
+        for net, state in zip(self.experts, experts, strict=True):
+            net.load_state_dict(state)
+        self.experts.requires_grad_(False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 1)
+            self.embed = nn.Linear(arch.in_dim, arch.embed_dim)
+            self.router = mlp(arch.embed_dim, len(experts))
+        last = self.router[-1]
+        assert isinstance(last, nn.Linear)
+        with torch.no_grad():  # start from an even mixture
+            last.weight.mul_(LAST_LAYER_SCALE)
+            last.bias.zero_()
+
+    def train(self, mode: bool = True) -> "RoutingNet":
+        super().train(mode)
+        self.experts.eval()  # frozen experts never draw dropout masks
+        return self
+
+    def gates(self, bag: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.router(torch.relu(self.embed(bag)).mean(0)), dim=0)
+
+    def forward(self, bag: torch.Tensor) -> torch.Tensor:
+        hazards = torch.stack([torch.sigmoid(net(bag)) for net in self.experts])  # [M+1, T]
+        mixed = (self.gates(bag)[:, None] * hazards).sum(0).clamp(1e-7, 1 - 1e-7)
+        return torch.log(mixed) - torch.log1p(-mixed)  # back to logits

@@ -7,6 +7,7 @@ the survival loss and the test metric are the same code for every model.
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -35,11 +36,19 @@ def workspace_bins(ws: Workspace) -> TimeBins:
     return TimeBins(s.time_bins, s.max_time_days)
 
 
+class Bags(Protocol):
+    """Where a fold's bags come from: one cohort's cache, or several (pooled training)."""
+
+    dim: int
+
+    def tensor(self, patient: str, device: torch.device | str = "cpu") -> torch.Tensor: ...
+
+
 @dataclass
 class FoldData:
     cohort: str
     fold: int
-    store: bags.BagStore
+    store: Bags
     train: Labels  # the patients the model learns from
     test: Labels
     bins: TimeBins
@@ -133,6 +142,48 @@ class FoldData:
 
     def test_cindex(self, logits_of: Callable[[torch.Tensor], torch.Tensor]) -> Metric:
         return self.cindex(logits_of, self.test)
+
+
+class Stores:
+    """Bags of several cohorts, addressed as ``COHORT/patient``: one training set of the
+    target's and other cohorts' patients (pooled training)."""
+
+    def __init__(self, stores: dict[str, Bags]) -> None:
+        self.stores = stores
+        self.dim = next(iter(stores.values())).dim
+
+    def tensor(self, key: str, device: torch.device | str = "cpu") -> torch.Tensor:
+        cohort, patient = key.split("/", 1)
+        return self.stores[cohort].tensor(patient, device)
+
+
+def pooled(target: FoldData, others: list[FoldData]) -> FoldData:
+    """The target fold with the other folds' training patients added to its training set;
+    its validation and test patients stay the target's own."""
+    parts = [target, *others]
+
+    def keyed(data: FoldData, who: Labels) -> Labels:
+        names = tuple(f"{data.cohort}/{p}" for p in who.patients)
+        return Labels(names, who.times, who.events, {n: (n,) for n in names})
+
+    train = [keyed(d, d.train) for d in parts]
+    joined = Labels(
+        tuple(p for t in train for p in t.patients),
+        np.concatenate([t.times for t in train]),
+        np.concatenate([t.events for t in train]),
+        {p: s for t in train for p, s in t.slides.items()},
+    )
+    store = Stores({d.cohort: d.store for d in parts})
+    return FoldData(
+        target.cohort,
+        target.fold,
+        store,
+        joined,
+        keyed(target, target.test),
+        target.bins,
+        target.device,
+        keyed(target, target.val) if target.val is not None else None,
+    )
 
 
 def hold_out(train: Labels, fraction: float, seed: int, fold: int) -> tuple[Labels, Labels]:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from steph_cli.models.io import ModelFile
     from steph_cli.training.config import TrainConfig
     from steph_cli.training.fold import FoldData
+    from steph_cli.workspace.paths import Workspace
     from steph_cli.workspace.runs import Run
 
 HEAD_INITS = ("target", "fresh")
@@ -102,9 +103,11 @@ class Merged:
 
 @dataclass
 class Context:
-    """What a merge may use besides its pool: the target fold's training data (never its test
-    patients), the training options, the run's log and the caller's hooks."""
+    """What a merge may use besides its pool: the workspace (other cohorts' training data),
+    the target fold's data (to train on its train patients and choose on its validation
+    patients — never its test patients), the training options, the run's log and hooks."""
 
+    ws: Workspace
     data: FoldData
     config: TrainConfig
     run: Run
