@@ -124,6 +124,6 @@ def test_unknown_method() -> None:
     from steph_cli.errors import StephError
 
     with pytest.raises(
-        StephError, match="unknown merge method 'magic'; choose one of ada, average, iso-c"
+        StephError, match="unknown merge method 'magic'; choose one of ada, average, finetune"
     ):
         get("magic")

@@ -33,6 +33,7 @@ from steph_cli.api.runs import (
     verify,
 )
 from steph_cli.api.status import Inventory, status
+from steph_cli.api.study import StudyReport, report_study, run_study
 from steph_cli.api.train import train
 from steph_cli.api.vectors import Vectors, vectors
 

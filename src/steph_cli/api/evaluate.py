@@ -16,6 +16,7 @@ from steph_cli.merging import methods
 from steph_cli.models import provenance
 from steph_cli.training import fold as fold_data
 from steph_cli.workspace import selection, settings
+from steph_cli.workspace.paths import Workspace
 
 
 @dataclass
@@ -64,11 +65,14 @@ class Evaluation:
         return written
 
 
-def model_names(spec: str) -> list[str] | None:
-    """The models asked for (None: every one a target has); unknown names are refused."""
+def model_names(spec: str, ws: Workspace, targets: list[str]) -> list[str] | None:
+    """The models asked for (None: every one a target has); unknown names are refused. A
+    model is the expert, a merge method, or a labelled merge the targets have (a grid
+    point of a study)."""
     if spec == "all":
         return None
-    known = ["expert", *methods.names()]
+    labelled = {m for t in targets for m in lib.available_models(ws, t)}
+    known = ["expert", *methods.names(), *sorted(labelled - {"expert", *methods.names()})]
     names = [m.strip() for m in spec.split(",") if m.strip()]
     unknown = [m for m in names if m not in known]
     if unknown or not names:
@@ -101,11 +105,12 @@ def evaluate(
     Kaplan–Meier plots of :meth:`Evaluation.plot`.
     """
     ws = workspace_of(workspace)
-    wanted = model_names(model)
-    model_names(baseline)
+    targets = selection.cohorts(ws, target)
+    wanted = model_names(model, ws, targets)
+    model_names(baseline, ws, targets)
     where = devices.resolve(device)
     work: list[tuple[str, str, int]] = []
-    for name in selection.cohorts(ws, target):
+    for name in targets:
         models = lib.available_models(ws, name) if wanted is None else wanted
         for k in selection.folds(ws, name, fold, folds):
             work.extend((name, m, k) for m in models)

@@ -63,6 +63,7 @@ def merge(
     execution: Execution = Execution(),
     device: str = "auto",
     hooks: Hooks = NO_HOOKS,
+    label: str | None = None,
 ) -> Report:
     """Merge each selected target fold's expert with the source experts (fold
     ``source_fold``): merged/TARGET/METHOD/fold{K}.safetensors.
@@ -72,7 +73,8 @@ def merge(
     refused). Learned methods train with ``training`` on the fold's train patients of the
     target. The work is a task graph — experts (only missing ones, with ``train_missing``, at
     the default expert settings) → task vectors → merges. ``results(MergeResult)`` are the
-    merges; failures are reported in the returned outcomes, not raised.
+    merges; failures are reported in the returned outcomes, not raised. ``label`` names the
+    output folder (merged/TARGET/LABEL/) instead of the method, e.g. for a grid point.
     """
     ws = workspace_of(workspace)
     chosen = methods.get(method)
@@ -82,7 +84,7 @@ def merge(
     where = execution.device(device)
     expert_settings = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
     tasks = jobs.merge_tasks(
-        ws, plans, chosen.name, checked, config, where, source_fold, force, expert_settings
+        ws, plans, chosen.name, checked, config, where, source_fold, force, expert_settings, label
     )
     hooks.note(f"{chosen.name}: {len(plans)} merge(s) on {where} ({execution.executor} executor)")
     if execution.ray:
@@ -94,7 +96,7 @@ def merge(
     report = runner.run(tasks, execution, where, hooks)
     for result in report.results(MergeResult):
         if result.skipped:
-            hooks.note(f"{result.target} fold {result.fold}: {chosen.name} merge exists, skipped")
+            hooks.note(f"{result.target} fold {result.fold}: {result.method} merge exists, skipped")
         for message in result.notes:
             hooks.warn(message)
     return report

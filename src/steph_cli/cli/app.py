@@ -17,6 +17,7 @@ from steph_cli.cli import (
     reproduce,
     runs,
     status,
+    study,
     train,
     vector,
     verify,
@@ -86,6 +87,7 @@ app.command("predict")(predict.predict)
 app.command("status")(status.status)
 app.command("demo")(demo.demo)
 app.add_typer(runs.app, name="runs")
+app.add_typer(study.app, name="study")
 app.command("reproduce", epilog=reproduce.EPILOG)(reproduce.reproduce)
 app.command("verify")(verify.verify)
 

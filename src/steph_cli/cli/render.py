@@ -10,8 +10,9 @@ from steph_cli.cli.common import State, emit_json, err, fmt, note, out, table
 
 if TYPE_CHECKING:
     from steph_cli.api.status import Freshness
+    from steph_cli.api.study import StudyReport
     from steph_cli.errors import Fix
-    from steph_cli.evaluation.summary import Paired, Summary
+    from steph_cli.evaluation.summary import Paired, StudyMean, Summary
     from steph_cli.merging.run import MergeResult
     from steph_cli.tasks.execution import Execution
     from steph_cli.tasks.graph import Report
@@ -253,3 +254,42 @@ def merges(results: list["MergeResult"]) -> None:
             for s, v in sorted(stats.items(), key=lambda kv: -sum(kv[1].get(keys[0], [0])))
         ]
         out.print(table("sources (mean over merges)", ["source", *keys], rows))
+
+
+def study(report: "StudyReport") -> None:
+    """Per training-set size: cohort × model means, then each model against the baseline."""
+    sizes = sorted({m.size for m in report.summary})
+    models = sorted({m.model for m in report.summary}, key=lambda m: (m != report.baseline, m))
+    for size in sizes:
+        means = {(m.target, m.model): m for m in report.summary if m.size == size}
+        targets = [*sorted({t for t, _ in means if t != "mean"}), "mean"]
+        lines = [[m, *(_mean_sd(means.get((t, m))) for t in targets)] for m in models]
+        title = f"{report.study}, {_size(size)}: Harrell's C, mean ± sd over folds × seeds"
+        out.print(table(title, ["model", *targets], lines))
+    rows: list[list[object]] = [
+        [
+            p.model,
+            p.baseline,
+            _size(p.size),
+            p.pairs,
+            None if p.mean_difference is None else f"{p.mean_difference:+.3f}",
+            f"{p.wins}/{p.ties}/{p.losses}",
+            None if p.p_value is None else f"{p.p_value:.3g}",
+            None if p.p_holm is None else f"{p.p_holm:.3g}",
+        ]
+        for p in report.paired
+    ]
+    columns = ["model", "vs", "size", "pairs", "mean Δ", "W/T/L", "p", "p (Holm)"]
+    title = "paired over (cohort, seed, fold): Wilcoxon signed-rank, Holm-adjusted per size"
+    out.print(table(title, columns, rows))
+
+
+def _size(size: float) -> str:
+    """A training-set size as the study file gave it: all, a count, or a fraction."""
+    return "all patients" if size == 1.0 else f"{size:g} patients" if size > 1 else f"{size:.0%}"
+
+
+def _mean_sd(entry: "StudyMean | None") -> str | None:
+    if entry is None or entry.mean is None:
+        return None
+    return f"{entry.mean:.3f}" + (f" ± {entry.sd:.3f}" if entry.sd is not None else "")

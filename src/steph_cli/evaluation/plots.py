@@ -1,5 +1,6 @@
 """Kaplan–Meier curves of predicted risk groups and per-cohort C-index bars (``plot`` extra)."""
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
 from steph_cli.evaluation.folds import FoldResult
-from steph_cli.evaluation.summary import Summary
+from steph_cli.evaluation.summary import StudyRow, Summary
 from steph_cli.plotting import pyplot
 
 
@@ -75,3 +76,37 @@ def cindex_bars(summaries: list[Summary], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def scarcity_curve(rows: Sequence[StudyRow], path: Path, title: str) -> Path:
+    """Harrell's C against the target's training-set size, one line per model: the mean over
+    cohorts × folds × seeds with its standard error; saved as PNG and SVG."""
+    plt = pyplot()
+    sizes = sorted({r.size for r in rows})
+    models = sorted({r.model for r in rows}, key=lambda m: (m != "expert", m))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for model in models:
+        xs, ys, errs = [], [], []
+        for size in sizes:
+            got = [
+                r for r in rows if r.model == model and r.size == size and r.harrell_c is not None
+            ]
+            if got:
+                values = np.array([r.harrell_c for r in got], dtype=float)
+                xs.append(float(np.mean([r.train_patients for r in got])))
+                ys.append(float(values.mean()))
+                errs.append(
+                    float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
+                )
+        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=model)
+    ax.set_xlabel("target training patients per fold")
+    ax.set_ylabel("Harrell's C (test folds; mean ± s.e.m.)")
+    ax.set_title(f"{title}: C-index against training-set size")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    fig.savefig(path.with_suffix(".svg"))
+    plt.close(fig)
+    return path

@@ -1,11 +1,35 @@
 """Fold means and paired comparisons: "STEPH beats experts" as a number with a p-value."""
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from scipy.stats import wilcoxon
 
 from steph_cli.evaluation.folds import METRICS, FoldResult
+
+
+class StudyRow(Protocol):
+    """One model's Harrell's C on one fold of one study cell (``api.study.Row``)."""
+
+    @property
+    def target(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def size(self) -> float: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def fold(self) -> int: ...
+    @property
+    def harrell_c(self) -> float | None: ...
+    @property
+    def skipped(self) -> str | None: ...
+    @property
+    def train_patients(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -80,3 +104,99 @@ def paired(
 def compare(results: list[FoldResult], baseline: str) -> list[Paired]:
     """Every other model of ``results`` against ``baseline``."""
     return [paired(results, m, baseline) for m in sorted({r.model for r in results} - {baseline})]
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of a family of p-values (None: no test, left out)."""
+    tested = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+@dataclass(frozen=True)
+class StudyMean:
+    """Harrell's C of one model on one cohort (or the mean over cohorts) at one size."""
+
+    size: float
+    target: str  # a cohort, or "mean" (of the cohorts' means)
+    model: str
+    n: int  # folds × seeds with a value (cohorts, for the mean)
+    mean: float | None
+    sd: float | None
+
+
+@dataclass
+class StudyPair:
+    """One model against the baseline on the (cohort, seed, fold) pairs both have, one size."""
+
+    size: float
+    model: str
+    baseline: str
+    pairs: int
+    mean_difference: float | None
+    wins: int
+    ties: int
+    losses: int
+    p_value: float | None
+    p_holm: float | None = None
+
+
+def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
+    mean = float(np.mean(values)) if values else None
+    return mean, float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def study_tables(
+    rows: Sequence[StudyRow], baseline: str
+) -> tuple[list[StudyMean], list[StudyPair]]:
+    """Fold × seed means per size, cohort and model (and over cohorts), and each model
+    against ``baseline``: mean Δ, wins/ties/losses, a two-sided Wilcoxon signed-rank p and
+    Holm's adjustment across the models of each size."""
+    value = {
+        (r.size, r.target, r.model, r.seed, r.fold): r.harrell_c
+        for r in rows
+        if r.harrell_c is not None and r.skipped is None
+    }
+    sizes = sorted({r.size for r in rows})
+    models = sorted({r.model for r in rows})
+    targets = sorted({r.target for r in rows})
+    means: list[StudyMean] = []
+    for size, model in itertools.product(sizes, models):
+        per_cohort = []
+        for target in targets:
+            got = [v for (s, t, m, _, _), v in value.items() if (s, t, m) == (size, target, model)]
+            means.append(StudyMean(size, target, model, len(got), *_mean_sd(got)))
+            if got:
+                per_cohort.append(float(np.mean(got)))
+        means.append(StudyMean(size, "mean", model, len(per_cohort), *_mean_sd(per_cohort)))
+    pairs: list[StudyPair] = []
+    for size in sizes:
+        block = []
+        for model in [m for m in models if m != baseline]:
+            keys = sorted(
+                (t, sd, f)
+                for (s, t, m, sd, f) in value
+                if s == size and m == model and (s, t, baseline, sd, f) in value
+            )
+            diffs = np.array(
+                [
+                    value[(size, t, model, sd, f)] - value[(size, t, baseline, sd, f)]
+                    for t, sd, f in keys
+                ]
+            )
+            p = float(wilcoxon(diffs).pvalue) if np.count_nonzero(diffs) >= 2 else None
+            mean = float(diffs.mean()) if len(diffs) else None
+            wins, ties = int((diffs > 0).sum()), int((diffs == 0).sum())
+            block.append(
+                StudyPair(
+                    size, model, baseline, len(diffs), mean, wins, ties, len(diffs) - wins - ties, p
+                )
+            )
+        for pair, adjusted in zip(block, holm([b.p_value for b in block]), strict=True):
+            pair.p_holm = adjusted
+        pairs.extend(block)
+    return means, pairs

@@ -89,13 +89,16 @@ def merge(
     source_fold: int = 0,
     force: bool = False,
     hooks: Hooks = NO_HOOKS,
+    label: str | None = None,
 ) -> MergeResult:
-    """Merge ``target``'s fold-``fold`` expert with the ``sources`` experts (a task)."""
+    """Merge ``target``'s fold-``fold`` expert with the ``sources`` experts (a task), into
+    merged/TARGET/LABEL/ (``label``: the method's name unless given, e.g. a grid point's)."""
     method = methods.get(method_name)
     chosen = method.params(params)
     config = config.resolved(resolve_seed(ws, config.seed))
     pool = load_pool(ws, target, sources, fold, source_fold)  # validates before any work
-    path = ws.merged_file(target, method.name, fold)
+    name = label or method.name
+    path = ws.merged_file(target, name, fold)
     options = {
         "method": method.name,
         "params": chosen.as_dict(),
@@ -105,10 +108,10 @@ def merge(
     keys = provenance.merged_inputs(ws, target, fold, pool.names, source_fold)
     made_from = provenance.now(ws, keys, options)
     if provenance.reuse(ws, path, made_from, force):
-        return _existing(ws, path, target, method.name, fold)
+        return _existing(ws, path, target, name, fold)
     started = time.time()
     data = fold_data.load(ws, target, fold, device, config if method.learned else None)
-    run = Run.start(ws, "merge", f"{target}-{method.name}-fold{fold}")
+    run = Run.start(ws, "merge", f"{target}-{name}-fold{fold}")
     call = {
         "target": target,
         "sources": pool.names,
@@ -118,6 +121,7 @@ def merge(
         "training": config.as_dict(),
         "source_fold": source_fold,
         "device": str(device),
+        "label": label,
     }
     run.write("config.json", call)
     merged = method.merge(pool, chosen, Context(ws, data, config, run, hooks))
@@ -160,7 +164,7 @@ def merge(
     run.manifest(call, made_from.inputs, outputs, config.run_seed)
     return MergeResult(
         target,
-        method.name,
+        name,
         fold,
         path,
         skipped=False,

@@ -7,7 +7,7 @@ from steph_cli.merging.learned import fit_merged
 from steph_cli.merging.methods.base import Context, Merged
 from steph_cli.merging.methods.steph import StephParams
 from steph_cli.merging.pool import Pool
-from steph_cli.models.merged import StephNet
+from steph_cli.models.merged import build_steph
 
 # An epoch whose mean Σ_{i∈K} w_i is below this has collapsed: the merge adds under 1% of one
 # task vector to θ_init (by default the weights start summing to 1; exact zeros only happen
@@ -27,17 +27,20 @@ def regularisers(
 
 
 def train_steph(pool: Pool, params: StephParams, ctx: Context) -> Merged:
-    model = StephNet(
+    model = build_steph(
         pool.arch,
-        pool.layout,
-        pool.base,
-        pool.target_vector,
-        pool.source_vectors,
+        params.scope,
+        pool.init,
+        pool.target.state,
+        [m.state for m in pool.sources],
+        pool.target.state if params.base == "target" else pool.init,
         params.top_k,
         params.weight_activation,
         ctx.config.run_seed,
         weight_bias=params.weight_bias,
         head=pool.target.state if params.head_init == "target" else None,
+        lambda_mode=params.lambda_mode,
+        lambda_value=0.5 if params.lambda_value is None else params.lambda_value,
     )
     names = pool.names
     eye = torch.eye(len(names), device=ctx.data.device)

@@ -23,12 +23,13 @@ expert's encoder instead of far from any trained model.
 """
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 from torch.func import functional_call
 
-from steph_cli.models.abmil import ABMIL, Architecture
+from steph_cli.models.abmil import ABMIL, ENCODER_KEYS, Architecture
 from steph_cli.models.layout import Layout
 
 ACTIVATIONS = {
@@ -123,10 +124,29 @@ def mlp(embed_dim: int, outputs: int, dropout: float = 0.25) -> nn.Sequential:
     )
 
 
+HEAD_KEYS = ("head.weight", "head.bias")
+# What a STEPH merge covers: the merged parameters, and those taken from its base as they are.
+SCOPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "encoder": (ENCODER_KEYS, ()),
+    "head": (HEAD_KEYS, ENCODER_KEYS),
+    "all": (ENCODER_KEYS + HEAD_KEYS, ()),
+}
+LAMBDA_MODES = ("hyper", "source", "fixed")
+
+
 class StephNet(MergedModule):
+    """The STEPH model over the parameters of its ``layout`` (the MIL encoder by default).
+
+    Variants: λ from the hypernetwork per bag (``hyper``), one learned value per source
+    (``source``) or one fixed value (``fixed``; 0 gives input-dependent weights without
+    mixup); parameters outside the layout come from ``fixed`` (its base, frozen), and the
+    head is either the model's own (trained) or merged like the rest.
+    """
+
     target_vector: torch.Tensor
     source_vectors: torch.Tensor
     rows: torch.Tensor
+    fixed_flat: torch.Tensor
 
     def __init__(
         self,
@@ -140,10 +160,22 @@ class StephNet(MergedModule):
         seed: int,
         weight_bias: float | None = None,
         head: dict[str, torch.Tensor] | None = None,
+        lambda_mode: str = "hyper",
+        lambda_value: float = 0.5,
+        fixed: dict[str, torch.Tensor] | None = None,
     ) -> None:
         super().__init__(arch, layout, base, seed, head)
         m = len(source_vectors)
         self.k = min(top_k, m)
+        self.lambda_mode, self.lambda_value = lambda_mode, lambda_value
+        self.merged_head = HEAD_KEYS[0] in layout.keys
+        if self.merged_head:
+            self.head.requires_grad_(False)  # the merge makes the head
+        fixed = fixed or {}
+        self.fixed_layout = Layout.of(fixed, sorted(fixed))
+        self.register_buffer(
+            "fixed_flat", self.fixed_layout.flatten(fixed) if fixed else torch.zeros(0)
+        )
         self.register_buffer("target_vector", target_vector.detach().clone())
         self.register_buffer("source_vectors", source_vectors.detach().clone())
         self.register_buffer("rows", torch.empty(0), persistent=False)
@@ -152,7 +184,10 @@ class StephNet(MergedModule):
             torch.manual_seed(seed + 1)
             self.embed = nn.Linear(arch.in_dim, arch.embed_dim)
             self.weight_head = mlp(arch.embed_dim, m)
-            self.ratio_head = mlp(arch.embed_dim, m)
+            if lambda_mode == "hyper":
+                self.ratio_head = mlp(arch.embed_dim, m)
+        if lambda_mode == "source":
+            self.ratios = nn.Parameter(torch.zeros(m))  # λ = 1 / (1 + ReLU(r)) starts at 1
         act, inverse = ACTIVATIONS[activation]
         self.act = act
         last = self.weight_head[-1]
@@ -170,22 +205,68 @@ class StephNet(MergedModule):
         """(w [M], λ [M], indices of the top-k w) for one bag."""
         phi = torch.relu(self.embed(bag)).mean(0)
         w = self.act(self.weight_head(phi))
-        lam = 1.0 / (1.0 + torch.relu(self.ratio_head(phi)))
+        if self.lambda_mode == "hyper":
+            lam = 1.0 / (1.0 + torch.relu(self.ratio_head(phi)))
+        elif self.lambda_mode == "source":
+            lam = 1.0 / (1.0 + torch.relu(self.ratios))
+        else:
+            lam = torch.full_like(w, self.lambda_value)
         return w, lam, w.topk(self.k).indices
 
     def encoder(self, w: torch.Tensor, lam: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
+        """The merged parameters (of the layout) for these weights and shares."""
         m = len(self.source_vectors)
         coef = torch.cat([w[top], w[top] * lam[top]])
         return self.base + coef @ self.rows.index_select(0, torch.cat([top, top + m]))
+
+    def run(self, merged_flat: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
+        params = self.fixed_layout.unflatten(self.fixed_flat) if self.fixed_layout.keys else {}
+        params |= self.layout.unflatten(merged_flat)
+        if not self.merged_head:
+            params |= {"head.weight": self.head.weight, "head.bias": self.head.bias}
+        return functional_call(self.body, params, (bag,))
 
     def forward(self, bag: torch.Tensor) -> torch.Tensor:
         w, lam, top = self.mixing(bag)
         return self.run(self.encoder(w, lam, top), bag)
 
     def portable(self) -> dict[str, torch.Tensor]:
-        """Everything needed to run the merged model alone: hypernetwork, head, θ_init's
-        encoder and the stacked task vectors (a self-contained file for prediction)."""
+        """Everything needed to run the merged model alone: hypernetwork, head, the base and
+        the stacked task vectors (a self-contained file for prediction)."""
         return {k: v.detach() for k, v in self.state_dict().items() if not k.startswith("body.")}
+
+
+def build_steph(
+    arch: Architecture,
+    scope: str,
+    init: dict[str, torch.Tensor],
+    target: dict[str, torch.Tensor],
+    sources: list[dict[str, torch.Tensor]],
+    base: dict[str, torch.Tensor],
+    top_k: int,
+    activation: str,
+    seed: int,
+    **variant: Any,
+) -> StephNet:
+    """A STEPH model merging ``scope``'s parameters: task vectors τ = expert − θ_init of the
+    target and each source, added to ``base`` (θ_init or the target expert), which also
+    gives the parameters outside the scope. ``variant``: weight_bias, head, lambda_mode,
+    lambda_value."""
+    merged, kept = SCOPES[scope]
+    layout = Layout.of(init, list(merged))
+    start = layout.flatten(init)
+    return StephNet(
+        arch,
+        layout,
+        layout.flatten(base),
+        layout.flatten(target) - start,
+        layout.stack(sources) - start,
+        top_k,
+        activation,
+        seed,
+        fixed={k: base[k] for k in kept},
+        **variant,
+    )
 
 
 class RoutingNet(nn.Module):

@@ -24,6 +24,7 @@ class Task:
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
     deps: tuple[str, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,7 +125,7 @@ def run_local(tasks: list[Task], events: Events = Events(), **local: Any) -> Rep
             outcome.status = RUNNING if outcome.attempts == 1 else RETRYING
             events.on_status(outcome)
             try:
-                outcome.result = task.fn(*task.args, **local)
+                outcome.result = task.fn(*task.args, **task.kwargs, **local)
                 outcome.status = DONE
             except Exception as exc:  # reported with the others' results kept
                 if isinstance(exc, StephError) and exc.exit_code == 2:

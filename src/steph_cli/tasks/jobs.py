@@ -74,6 +74,7 @@ def merge_tasks(
     source_fold: int,
     force: bool,
     train_missing: tuple[TrainConfig, ArchOptions] | None = None,
+    label: str | None = None,
 ) -> list[Task]:
     """experts (only missing ones, with ``train_missing``) → vectors → merges."""
     needed: dict[tuple[str, int], None] = {}
@@ -96,7 +97,8 @@ def merge_tasks(
     for target, sources, k in plans:
         deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in sources))
         args = (ws, target, sources, method, k, params, config, device, source_fold, force)
-        tasks.append(Task(f"merge {target} {method} fold {k}", merge, args, deps))
+        name = label or method
+        tasks.append(Task(f"merge {target} {name} fold {k}", merge, args, deps, {"label": label}))
     return tasks
 
 

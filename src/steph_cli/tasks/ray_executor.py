@@ -63,7 +63,9 @@ class _Board:
         return started
 
 
-def _run(fn: Any, args: tuple[Any, ...], key: str, board: Any, *deps: Any) -> tuple[Any, float]:
+def _run(
+    fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], key: str, board: Any, *deps: Any
+) -> tuple[Any, float]:
     """What runs on the worker: note the start, run the task, time it on the worker.
 
     ``deps`` are the dependencies' results, only waited on: Ray calls this once they exist.
@@ -72,7 +74,7 @@ def _run(fn: Any, args: tuple[Any, ...], key: str, board: Any, *deps: Any) -> tu
     """
     board.start.remote(key)
     started = time.perf_counter()
-    return fn(*args), time.perf_counter() - started
+    return fn(*args, **kwargs), time.perf_counter() - started
 
 
 def run_ray(
@@ -112,7 +114,7 @@ def run_ray(
     refs: dict[str, Any] = {}
     for task in tasks:
         deps = [refs[d] for d in task.deps]
-        refs[task.key] = remote.remote(task.fn, task.args, task.key, board, *deps)
+        refs[task.key] = remote.remote(task.fn, task.args, task.kwargs, task.key, board, *deps)
         events.on_status(report.outcomes[task.key])
     pending = {ref: key for key, ref in refs.items()}
     while pending:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
+from steph_cli.errors import BadInputError
 from steph_cli.merging.methods import register
 from steph_cli.merging.methods.base import Context, LearnedParams, Merged, MergeMethod, param
 
@@ -17,6 +18,9 @@ if TYPE_CHECKING:
     from steph_cli.models.io import ModelFile
 
 WEIGHT_ACTIVATIONS = ("relu", "softplus", "sigmoid")
+LAMBDA_MODES = ("hyper", "source", "fixed")
+BASES = ("init", "target")
+SCOPES = ("encoder", "head", "all")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,43 @@ class StephParams(LearnedParams):
     weight_bias: float | None = param(
         None, "initial bias of the weight head's output [default: act⁻¹(1/k): Σ_K w starts at 1]"
     )
+    lambda_mode: str = param(
+        "hyper",
+        "how the mixup shares λ are made: per bag by the hypernetwork, one learned value per "
+        "source, or fixed",
+        choices=LAMBDA_MODES,
+    )
+    lambda_value: float | None = param(
+        None,
+        "λ with lambda mode fixed [default: 0.5]; 0 = input-dependent weights without mixup",
+        low=0.0,
+        high=1.0,
+    )
+    base: str = param(
+        "init", "what the merge adds to: θ_init (METHOD §4) or the target expert", choices=BASES
+    )
+    scope: str = param(
+        "encoder",
+        "the parameters merged: the MIL encoder (METHOD §4), the head, or all of them",
+        choices=SCOPES,
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.lambda_value is not None and self.lambda_mode != "fixed":
+            raise BadInputError(
+                f"lambda_value = {self.lambda_value} applies to lambda_mode fixed, not "
+                f"{self.lambda_mode}"
+            )
+        if self.scope == "head" and self.base == "init":
+            raise BadInputError(
+                "scope head with base init would leave the encoder at θ_init; use base target"
+            )
+        if self.scope != "encoder" and self.head_init != "target":
+            raise BadInputError(
+                f"head_init {self.head_init} does not apply when the head is merged (scope "
+                f"{self.scope})"
+            )
 
 
 @register
@@ -45,30 +86,27 @@ class Steph(MergeMethod):
         return train_steph(pool, params, ctx)
 
     def load(self, model_file: ModelFile) -> nn.Module:
-        """A self-contained STEPH file: hypernetwork, head, θ_init and task vectors."""
-        import torch
-
-        from steph_cli.errors import BadInputError
-        from steph_cli.models.abmil import ABMIL, ENCODER_KEYS
-        from steph_cli.models.layout import Layout
-        from steph_cli.models.merged import StephNet
+        """A self-contained STEPH file: hypernetwork, head, base and task vectors."""
+        from steph_cli.models.abmil import ABMIL
+        from steph_cli.models.merged import build_steph
 
         recorded = dict(model_file.json("merge_options") or {})  # type: ignore[call-overload]
         known = {f.name for f in fields(self.Params)}
         params = self.params({k: v for k, v in recorded.items() if k in known})
         sources = list(model_file.json("sources") or [])  # type: ignore[call-overload]
-        arch = model_file.arch
-        layout = Layout.of(ABMIL(arch).state_dict(), list(ENCODER_KEYS))
-        empty = torch.zeros(layout.size)
-        model = StephNet(
-            arch,
-            layout,
-            empty,
-            empty,
-            torch.zeros(len(sources), layout.size),
+        shapes = ABMIL(model_file.arch).state_dict()  # the file fills in every value
+        model = build_steph(
+            model_file.arch,
+            params.scope,
+            shapes,
+            shapes,
+            [shapes] * len(sources),
+            shapes,
             params.top_k,
             params.weight_activation,
             seed=0,
+            lambda_mode=params.lambda_mode,
+            lambda_value=0.5 if params.lambda_value is None else params.lambda_value,
         )
         missing, unexpected = model.load_state_dict(model_file.tensors, strict=False)
         if unexpected or any(not k.startswith("body.") for k in missing):

@@ -1,0 +1,476 @@
+"""Studies: every method on the same folds, seeds and (scarce) training sets, then one table.
+
+A study file (TOML) names the targets, folds, seeds, methods (each with an optional grid of
+its parameters), the training protocol shared by every method and, optionally, a scarcity
+axis: the target's training patients subsampled to fixed counts or fractions. ``run_study``
+makes what is missing — resumable, every step skipped by fingerprint — in one workspace per
+cell under ``studies/NAME/``: ``s{SEED}`` with all training patients, and ``s{SEED}-{SIZE}-
+{TARGET}`` with the target's training patients subsampled (the sources keep theirs; their
+experts are the full cell's). ``report_study`` scores every cell and compares each model
+with the baseline on the same (cohort, fold, seed) pairs.
+"""
+
+import csv
+import io
+import itertools
+import json
+import shutil
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.api.evaluate import evaluate
+from steph_cli.api.merge import merge
+from steph_cli.api.train import train
+from steph_cli.errors import BadInputError
+from steph_cli.evaluation.summary import StudyMean, StudyPair
+from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.merging import methods
+from steph_cli.models import init as model_init
+from steph_cli.models.arch import ArchOptions
+from steph_cli.tasks.execution import Execution
+from steph_cli.training.config import MERGE_LR, TrainConfig
+from steph_cli.workspace import atomic, selection, settings, splits
+from steph_cli.workspace.cohorts import load_labels
+from steph_cli.workspace.paths import Workspace, validate_name
+
+EXPERT = "expert"
+PROTOCOL = ("val_fraction", "select")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One column of the study: a method at one point of its grid."""
+
+    label: str  # the merged/ folder and the table's column: "expert", "steph", "steph-top_k-2"
+    method: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    targets: list[str]
+    sources: str
+    folds: list[int] | None  # None: every fold of each target
+    seeds: list[int]
+    models: list[Model]
+    baseline: str
+    training: TrainConfig  # experts
+    merging: TrainConfig  # learned methods
+    arch: ArchOptions
+    sizes: list[float]  # training patients kept: counts (> 1) or fractions (<= 1); 1.0 = all
+    source_fold: int = 0
+
+
+def _label(method: str, point: dict[str, object]) -> str:
+    parts = [
+        method,
+        *(f"{k}-{str(v).replace('.', 'p').replace('-', 'm')}" for k, v in point.items()),
+    ]
+    return validate_name("-".join(parts), "study model name")
+
+
+def _models(names: list[str], grids: dict[str, dict[str, list[object]]]) -> list[Model]:
+    unknown = sorted(set(grids) - set(names))
+    if unknown:
+        raise BadInputError(f"study: grid for {unknown[0]}, which is not among its methods")
+    models = []
+    for name in names:
+        if name == EXPERT:
+            models.append(Model(EXPERT, EXPERT))
+            continue
+        method = methods.get(name)
+        grid = grids.get(name, {})
+        keys = list(grid)
+        for values in itertools.product(*(grid[k] for k in keys)):
+            point = dict(zip(keys, values, strict=True))
+            method.params(point)  # refuses a parameter of another method, or a bad value
+            label = (
+                _label(name, point) if len(list(itertools.product(*grid.values()))) > 1 else name
+            )
+            models.append(Model(label, name, point))
+    return models
+
+
+def _config(raw: dict[str, Any], base: TrainConfig, where: str) -> TrainConfig:
+    known = {f.name for f in fields(TrainConfig)} - {"seed"}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise BadInputError(
+            f"study [{where}]: unknown option {unknown[0]} ({', '.join(sorted(known))})"
+        )
+    return TrainConfig(**{**asdict(base), **raw})
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file: every name, method, parameter and value before any work."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BadInputError(f"study file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInputError(f"study file {path}: not valid TOML ({exc})") from exc
+    allowed = {
+        "name",
+        "targets",
+        "sources",
+        "folds",
+        "seeds",
+        "methods",
+        "baseline",
+        "source_fold",
+        "training",
+        "merging",
+        "protocol",
+        "architecture",
+        "scarcity",
+        "grid",
+    }
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise BadInputError(
+            f"study file {path}: unknown key {unknown[0]} (known: {', '.join(sorted(allowed))})"
+        )
+    protocol = raw.get("protocol", {})
+    bad = sorted(set(protocol) - set(PROTOCOL))
+    if bad:
+        raise BadInputError(
+            f"study file {path}: [protocol] takes {', '.join(PROTOCOL)}, not {bad[0]}"
+        )
+    training = _config({**raw.get("training", {}), **protocol}, TrainConfig(), "training")
+    merging = _config({**raw.get("merging", {}), **protocol}, TrainConfig(lr=MERGE_LR), "merging")
+    arch = raw.get("architecture", {})
+    names = list(raw.get("methods", [EXPERT, "steph"]))
+    baseline = raw.get("baseline", EXPERT)
+    models = _models(names, raw.get("grid", {}))
+    if baseline not in {m.label for m in models}:
+        raise BadInputError(f"study file {path}: baseline {baseline} is not one of its models")
+    sizes = [float(s) for s in raw.get("scarcity", {}).get("train_patients", [1.0])]
+    if any(not s > 0 for s in sizes):
+        raise BadInputError(f"study file {path}: training-set sizes must be positive, got {sizes}")
+    folds = raw.get("folds", "all")
+    return Study(
+        name=validate_name(str(raw.get("name", path.stem)), "study name"),
+        targets=raw.get("targets", "all"),
+        sources=str(raw.get("sources", "all")),
+        folds=None if folds == "all" else [int(k) for k in folds],
+        seeds=[settings.check_seed(int(s)) for s in raw.get("seeds", [0])],
+        models=models,
+        baseline=baseline,
+        training=training,
+        merging=merging,
+        arch=ArchOptions(**arch),
+        sizes=sorted(set(sizes), key=lambda s: (s > 1, s)),
+        source_fold=int(raw.get("source_fold", 0)),
+    )
+
+
+# --- cells ----------------------------------------------------------------------------------
+
+
+def _size_name(size: float) -> str:
+    return f"n{int(size)}" if size > 1 else f"f{str(size).replace('.', 'p')}"
+
+
+def _full(size: float) -> bool:
+    return size == 1.0
+
+
+def subsample(
+    train: tuple[str, ...], events: dict[str, int], size: float, seed: int, fold: int
+) -> list[str]:
+    """``size`` of the training patients (a count, or a fraction), drawn within each event
+    group in proportion, from the seed and the fold alone; in their original order."""
+    keep = min(len(train), round(size if size > 1 else size * len(train)))
+    rng = np.random.default_rng([seed, fold, 7919])
+    chosen: list[str] = []
+    groups = [[p for p in train if events[p] == e] for e in (1, 0)]
+    quotas = [round(keep * len(g) / len(train)) for g in groups]
+    quotas[1] = keep - quotas[0]
+    for group, quota in zip(groups, quotas, strict=True):
+        chosen.extend(
+            group[i] for i in rng.permutation(len(group))[: max(0, min(quota, len(group)))]
+        )
+    picked = set(chosen)
+    return [p for p in train if p in picked]
+
+
+def _cell(ws: Workspace, study: Study, seed: int, size: float, target: str | None) -> Workspace:
+    """The cell's workspace, made on first use: the workspace's settings, cohorts and
+    (linked) features, the study's θ_init; with a target, its training patients subsampled."""
+    root = (
+        ws.root
+        / "studies"
+        / study.name
+        / (f"s{seed}" if target is None else f"s{seed}-{_size_name(size)}-{target}")
+    )
+    cell = Workspace(root)
+    if cell.settings_file.is_file():
+        return cell
+    building = root.with_name(f".{root.name}.build")
+    shutil.rmtree(building, ignore_errors=True)
+    shutil.copytree(ws.root / "cohorts", building / "cohorts")
+    shutil.copy2(ws.settings_file, building / ws.settings_file.name)
+    shutil.copy2(
+        ws.root / "studies" / study.name / "init.safetensors", building / "init.safetensors"
+    )
+    for name in ws.cohorts():
+        (building / "features").mkdir(exist_ok=True)
+        (building / "features" / name).symlink_to(
+            ws.features_dir(name).resolve(), target_is_directory=True
+        )
+    if target is not None:
+        scarce = Workspace(building)
+        labels = load_labels(scarce, target)
+        events = dict(zip(labels.patients, labels.events.tolist(), strict=True))
+        for k in scarce.folds(target):
+            fold = splits.read_fold(scarce.split_file(target, k), k, labels)
+            kept = tuple(subsample(fold.train, events, size, seed, k))
+            splits.write_fold(
+                scarce.split_file(target, k), splits.Fold(k, kept, fold.val, fold.test)
+            )
+    building.rename(root)
+    return cell
+
+
+def _study_init(ws: Workspace, study: Study) -> None:
+    """The study's θ_init, shared by all its cells (architecture from the study file)."""
+    home = Workspace(ws.root / "studies" / study.name)
+    if home.init_file.is_file():
+        return
+    s = settings.load(ws)
+    if s.feature_dim is None:
+        raise BadInputError(f"{ws.root}: no features yet; add cohorts before a study")
+    arch = model_init.architecture(home, s.feature_dim, s.time_bins, study.arch)
+    home.root.mkdir(parents=True, exist_ok=True)
+    model_init.ensure(home, arch, s.seed)
+
+
+@dataclass
+class Cell:
+    seed: int
+    size: float
+    target: str | None
+    workspace: Workspace
+
+
+def cells(ws: Workspace, study: Study) -> list[Cell]:
+    out = []
+    for seed in study.seeds:
+        out.append(Cell(seed, 1.0, None, _cell(ws, study, seed, 1.0, None)))
+        for size in study.sizes:
+            if not _full(size):
+                out.extend(
+                    Cell(seed, size, t, _cell(ws, study, seed, size, t))
+                    for t in _targets(ws, study)
+                )
+    return out
+
+
+def _targets(ws: Workspace, study: Study) -> list[str]:
+    spec = study.targets if isinstance(study.targets, str) else ",".join(study.targets)
+    return selection.cohorts(ws, spec)
+
+
+def _folds(study: Study) -> str:
+    return "all" if study.folds is None else ",".join(map(str, study.folds))
+
+
+# --- run ------------------------------------------------------------------------------------
+
+
+def run_study(
+    workspace: WorkspaceLike,
+    path: str | Path,
+    *,
+    execution: Execution = Execution(),
+    device: str = "auto",
+    hooks: Hooks = NO_HOOKS,
+) -> list[Cell]:
+    """Make every model the study names that is missing; finished ones are skipped by
+    fingerprint, so an interrupted study resumes where it stopped."""
+    ws = workspace_of(workspace)
+    study = load_study(path)
+    targets = _targets(ws, study)
+    _study_init(ws, study)
+    made = cells(ws, study)
+    for cell in made:
+        hooks.note(f"study {study.name}: cell {cell.workspace.root.name}")
+        who = [cell.target] if cell.target else targets
+        if cell.target is not None:  # the sources' experts are the full cell's, not retrained
+            _share_sources(ws, study, cell, targets)
+        expert = TrainConfig(**{**asdict(study.training), "seed": cell.seed})
+        report = train(
+            cell.workspace,
+            ",".join(who),
+            folds=_folds(study),
+            training=expert,
+            arch=study.arch,
+            execution=execution,
+            device=device,
+            hooks=hooks,
+        )
+        report.raise_failures()
+        if cell.target is None:  # every cohort's source-fold expert, for the merges
+            train(
+                cell.workspace,
+                "all",
+                fold=study.source_fold,
+                training=expert,
+                arch=study.arch,
+                execution=execution,
+                device=device,
+                hooks=hooks,
+            ).raise_failures()
+        config = TrainConfig(**{**asdict(study.merging), "seed": cell.seed})
+        for model in study.models:
+            if model.method == EXPERT:
+                continue
+            for target in who:
+                merge(
+                    cell.workspace,
+                    target,
+                    study.sources,
+                    model.method,
+                    params=model.params,
+                    folds=_folds(study),
+                    source_fold=study.source_fold,
+                    training=config,
+                    execution=execution,
+                    device=device,
+                    hooks=hooks,
+                    label=model.label,
+                ).raise_failures()
+    return made
+
+
+def _share_sources(ws: Workspace, study: Study, cell: Cell, targets: list[str]) -> None:
+    full = _cell(ws, study, cell.seed, 1.0, None)
+    for name in ws.cohorts():
+        if name == cell.target:
+            continue
+        source = full.expert_file(name, study.source_fold)
+        copy = cell.workspace.expert_file(name, study.source_fold)
+        if source.is_file() and not copy.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            with atomic.atomic_path(copy) as tmp:
+                shutil.copy2(source, tmp)
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One model on one fold of one cell."""
+
+    target: str
+    model: str
+    size: float  # as asked (count or fraction)
+    train_patients: int  # the target's training patients in that fold
+    seed: int
+    fold: int
+    harrell_c: float | None
+    skipped: str | None
+
+
+@dataclass
+class StudyReport:
+    study: str
+    baseline: str
+    rows: list[Row]
+    summary: list[StudyMean]  # per size, cohort (and "mean"), model: over folds × seeds
+    paired: list[StudyPair]  # per size, each model against the baseline
+    plot: Path | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "study": self.study,
+            "baseline": self.baseline,
+            "rows": [asdict(r) for r in self.rows],
+            "summary": [asdict(m) for m in self.summary],
+            "paired": [asdict(p) for p in self.paired],
+            "plot": str(self.plot) if self.plot else None,
+        }
+
+
+def report_study(
+    workspace: WorkspaceLike,
+    path: str | Path,
+    *,
+    plot: bool = True,
+    device: str = "auto",
+    hooks: Hooks = NO_HOOKS,
+) -> StudyReport:
+    """Score every cell's models on their test folds and compare them; writes report.json,
+    rows.csv and (``plot``) the C-index against training-set size under studies/NAME/."""
+    from steph_cli.evaluation.summary import study_tables
+
+    ws = workspace_of(workspace)
+    study = load_study(path)
+    targets = _targets(ws, study)
+    rows: list[Row] = []
+    labels = [m.label for m in study.models]
+    for cell in cells(ws, study):
+        if cell.target is None and not any(_full(s) for s in study.sizes):
+            continue  # the full cell only lends its source experts to the scarce ones
+        who = [cell.target] if cell.target else targets
+        result = evaluate(
+            cell.workspace,
+            ",".join(who),
+            ",".join(labels),
+            folds=_folds(study),
+            baseline=study.baseline,
+            seed=cell.seed,
+            device=device,
+            hooks=hooks,
+        )
+        sizes = _train_sizes(cell.workspace, who)
+        rows.extend(
+            Row(
+                r.target,
+                r.model,
+                cell.size,
+                sizes[(r.target, r.fold)],
+                cell.seed,
+                r.fold,
+                r.metrics["harrell_c"].value if r.metrics else None,
+                r.skipped,
+            )
+            for r in result.folds
+        )
+    summary, paired = study_tables(rows, study.baseline)
+    home = ws.root / "studies" / study.name
+    report = StudyReport(study.name, study.baseline, rows, summary, paired)
+    if plot:
+        from steph_cli.evaluation.plots import scarcity_curve
+
+        report.plot = scarcity_curve(rows, home / "scarcity.png", study.name)
+    atomic.write_text(
+        home / "report.json", json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n"
+    )
+    atomic.write_text(home / "rows.csv", _csv(rows))
+    return report
+
+
+def _csv(rows: list[Row]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([f.name for f in fields(Row)])
+    writer.writerows([getattr(r, f.name) for f in fields(Row)] for r in rows)
+    return out.getvalue()
+
+
+def _train_sizes(cell: Workspace, targets: list[str]) -> dict[tuple[str, int], int]:
+    out = {}
+    for t in targets:
+        labels = load_labels(cell, t)
+        for k in cell.folds(t):
+            out[(t, k)] = len(splits.read_fold(cell.split_file(t, k), k, labels).train)
+    return out

@@ -1,0 +1,135 @@
+"""Studies: the file checked before any work, cells made once, the report's statistics."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from steph_cli.api.study import load_study, subsample
+from steph_cli.errors import BadInputError
+from steph_cli.evaluation.summary import holm
+from tests.conftest import Cli
+
+STUDY = """
+name = "t"
+targets = ["AAA", "BBB"]
+folds = [0, 1]
+seeds = [0, 1]
+methods = ["expert", "ada", "task-arithmetic"]
+[training]
+epochs = 1
+accumulate = 4
+[merging]
+epochs = 1
+accumulate = 4
+[architecture]
+embed_dim = 16
+attn_dim = 8
+[scarcity]
+train_patients = [8, 1.0]
+[grid.task-arithmetic]
+gamma = [0.3, 0.6]
+"""
+
+
+def _file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (("methods = [", 'methods = ["magic", '), "unknown merge method 'magic'"),
+        (
+            ("[grid.task-arithmetic]\ngamma", "[grid.task-arithmetic]\ntop_k"),
+            "top_k: not a parameter of the task-arithmetic method",
+        ),
+        (
+            ('name = "t"', 'name = "t"\nbaseline = "steph"'),
+            "baseline steph is not one of its models",
+        ),
+        (('name = "t"', 'name = "t"\nmethod = "ada"'), "unknown key method"),
+        (("epochs = 1\naccumulate", "epochs = -1\naccumulate"), "epochs = -1"),
+        (("[8, 1.0]", "[0, 8]"), "training-set sizes must be positive"),
+        (("gamma = [0.3, 0.6]", "gamma = [0.3, nan]"), "gamma = nan"),
+    ],
+)
+def test_study_files_are_checked_first(tmp_path: Path, change: tuple[str, str], says: str) -> None:
+    with pytest.raises(BadInputError, match=says):
+        load_study(_file(tmp_path, STUDY.replace(*change)))
+
+
+def test_grid_points_are_models(tmp_path: Path) -> None:
+    study = load_study(_file(tmp_path, STUDY))
+    assert [m.label for m in study.models] == [
+        "expert",
+        "ada",
+        "task-arithmetic-gamma-0p3",
+        "task-arithmetic-gamma-0p6",
+    ]
+    assert study.models[3].params == {"gamma": 0.6}
+    assert study.sizes == [1.0, 8.0] and study.merging.lr == 1e-3 and study.training.lr == 1e-4
+
+
+def test_holm_by_hand() -> None:
+    # sorted 0.01, 0.03, 0.04 over 3 tests: 0.03, max(0.03, 0.06), max(0.06, 0.04)
+    assert holm([0.01, 0.04, 0.03, None]) == pytest.approx([0.03, 0.06, 0.06, None])
+    assert holm([0.5, 0.9]) == [1.0, 1.0]
+
+
+def test_subsample_keeps_the_event_rate() -> None:
+    train = tuple(f"P{i}" for i in range(20))
+    events = {p: int(i < 8) for i, p in enumerate(train)}  # 8 events, 12 censored
+    kept = subsample(train, events, 10, seed=1, fold=0)
+    assert len(kept) == 10 and sum(events[p] for p in kept) == 4
+    assert kept == [p for p in train if p in set(kept)]  # original order
+    assert subsample(train, events, 0.5, seed=1, fold=0) == kept
+    assert subsample(train, events, 10, seed=2, fold=0) != kept
+    assert subsample(train, events, 99, seed=1, fold=0) == list(train)
+
+
+def test_a_study_runs_resumes_and_reports(trained: Cli, tmp_path: Path) -> None:
+    path = _file(tmp_path, STUDY)
+    cells = trained.json("study", "run", str(path))
+    home = trained.workspace / "studies" / "t"
+    assert [Path(c["cell"]).name for c in cells] == [
+        "s0",
+        "s0-n8-AAA",
+        "s0-n8-BBB",
+        "s1",
+        "s1-n8-AAA",
+        "s1-n8-BBB",
+    ]
+    # the scarce cell's target keeps 8 training patients, its sources the full cell's experts
+    scarce = home / "s0-n8-AAA"
+    split = (scarce / "cohorts" / "AAA" / "splits" / "fold0.csv").read_text().splitlines()
+    assert sum(line.endswith(",train") for line in split) == 8
+    full = home / "s0" / "experts" / "CCC" / "fold0.safetensors"
+    assert (scarce / "experts" / "CCC" / "fold0.safetensors").read_bytes() == full.read_bytes()
+    runs = sorted(p.name for p in (scarce / "runs").iterdir())
+    trained.json("study", "run", str(path))  # everything made: nothing runs again
+    assert sorted(p.name for p in (scarce / "runs").iterdir()) == runs
+    report = trained.json("study", "report", str(path))
+    rows = report["rows"]
+    assert len(rows) == 4 * 2 * 2 * 2 * 2  # models × targets × folds × seeds × sizes
+    assert {r["train_patients"] for r in rows if r["size"] == 8} == {8}
+    paired = {(p["model"], p["size"]): p for p in report["paired"]}
+    ada = paired[("ada", 8.0)]
+    assert ada["pairs"] == 8 and ada["wins"] + ada["ties"] + ada["losses"] == 8
+    values = {
+        (r["target"], r["model"], r["seed"], r["fold"]): r["harrell_c"]
+        for r in rows
+        if r["size"] == 8
+    }
+    diffs = [
+        values[(t, "ada", s, f)] - values[(t, "expert", s, f)]
+        for t, m, s, f in values
+        if m == "ada"
+    ]
+    assert ada["mean_difference"] == pytest.approx(np.mean(diffs))
+    assert (home / "scarcity.png").is_file() and (home / "scarcity.svg").is_file()
+    assert json.loads((home / "report.json").read_text())["paired"] == report["paired"]
+    assert (home / "rows.csv").read_text().count("\n") == len(rows) + 1
