@@ -70,7 +70,8 @@ def test_parameters_of_another_method_are_refused(trained: Cli) -> None:
     with pytest.raises(BadInputError, match="gamma: not a parameter of the steph method"):
         api.merge(trained.workspace, "AAA", method="steph", params={"gamma": 0.9}, fold=0)
     shell = trained("merge", "--target", "AAA", "--method", "steph", "--gamma", "0.9", code=2)
-    assert "gamma: not a parameter of the steph method (its parameters: base, beta_lambda" in shell.stderr
+    says = "gamma: not a parameter of the steph method (its parameters: base, beta_lambda"
+    assert says in shell.stderr
     assert not (trained.workspace / "merged").exists()
     nan = trained(
         "merge", "--target", "AAA", "--method", "task-arithmetic", "--gamma", "nan", code=2
