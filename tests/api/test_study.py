@@ -93,7 +93,7 @@ def test_subsample_keeps_the_event_rate() -> None:
 
 def test_a_study_runs_resumes_and_reports(trained: Cli, tmp_path: Path) -> None:
     path = _file(tmp_path, STUDY)
-    cells = trained.json("study", "run", str(path))
+    cells = trained.json("study", "run", str(path))["cells"]
     home = trained.workspace / "studies" / "t"
     assert [Path(c["cell"]).name for c in cells] == [
         "s0",

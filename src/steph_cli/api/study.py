@@ -55,7 +55,7 @@ class Model:
 class Study:
     name: str
     targets: list[str]
-    sources: str
+    sources: list[str] | None  # the cohorts merged into each target (minus itself); None: all
     folds: list[int] | None  # None: every fold of each target
     seeds: list[int]
     models: list[Model]
@@ -158,7 +158,7 @@ def load_study(path: str | Path) -> Study:
     return Study(
         name=validate_name(str(raw.get("name", path.stem)), "study name"),
         targets=raw.get("targets", "all"),
-        sources=str(raw.get("sources", "all")),
+        sources=None if raw.get("sources", "all") == "all" else list(raw["sources"]),
         folds=None if folds == "all" else [int(k) for k in folds],
         seeds=[settings.check_seed(int(s)) for s in raw.get("seeds", [0])],
         models=models,
@@ -278,6 +278,11 @@ def _targets(ws: Workspace, study: Study) -> list[str]:
     return selection.cohorts(ws, spec)
 
 
+def _pool(ws: Workspace, study: Study) -> list[str]:
+    """The cohorts whose experts are merged (each target's sources are the others)."""
+    return selection.cohorts(ws, ",".join(study.sources)) if study.sources else ws.cohorts()
+
+
 def _folds(study: Study) -> str:
     return "all" if study.folds is None else ",".join(map(str, study.folds))
 
@@ -304,7 +309,7 @@ def run_study(
         hooks.note(f"study {study.name}: cell {cell.workspace.root.name}")
         who = [cell.target] if cell.target else targets
         if cell.target is not None:  # the sources' experts are the full cell's, not retrained
-            _share_sources(ws, study, cell, targets)
+            _share_sources(ws, study, cell)
         expert = TrainConfig(**{**asdict(study.training), "seed": cell.seed})
         report = train(
             cell.workspace,
@@ -317,10 +322,10 @@ def run_study(
             hooks=hooks,
         )
         report.raise_failures()
-        if cell.target is None:  # every cohort's source-fold expert, for the merges
+        if cell.target is None:  # every source's source-fold expert, for the merges
             train(
                 cell.workspace,
-                "all",
+                ",".join(_pool(ws, study)),
                 fold=study.source_fold,
                 training=expert,
                 arch=study.arch,
@@ -336,7 +341,7 @@ def run_study(
                 merge(
                     cell.workspace,
                     target,
-                    study.sources,
+                    ",".join(c for c in _pool(ws, study) if c != target),
                     model.method,
                     params=model.params,
                     folds=_folds(study),
@@ -350,9 +355,9 @@ def run_study(
     return made
 
 
-def _share_sources(ws: Workspace, study: Study, cell: Cell, targets: list[str]) -> None:
+def _share_sources(ws: Workspace, study: Study, cell: Cell) -> None:
     full = _cell(ws, study, cell.seed, 1.0, None)
-    for name in ws.cohorts():
+    for name in _pool(ws, study):
         if name == cell.target:
             continue
         source = full.expert_file(name, study.source_fold)

@@ -27,7 +27,8 @@ def run(
     cpus_per_task: opt.CpusPerTask = 1,
 ) -> None:
     """Make every model the study names that is missing (resumable: finished work is
-    skipped by fingerprint), in one workspace per cell under studies/NAME/."""
+    skipped by fingerprint), in one workspace per cell under studies/NAME/, then report it
+    as `steph study report` does."""
     from steph_cli import api
     from steph_cli.tasks.execution import Execution
 
