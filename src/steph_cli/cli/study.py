@@ -35,15 +35,15 @@ def run(
     execution = Execution(executor, ray_address, cpus_per_task)
     with RichHooks(state) as hooks:
         made = api.run_study(state.ws, study, execution=execution, device=state.device, hooks=hooks)
+        result = api.report_study(state.ws, study, device=state.device, hooks=hooks)
     if state.json:
-        emit_json(
-            [
-                {"cell": str(c.workspace.root), "seed": c.seed, "size": c.size, "target": c.target}
-                for c in made
-            ]
-        )
+        cells = [(str(c.workspace.root), c.seed, c.size, c.target) for c in made]
+        names = ("cell", "seed", "size", "target")
+        emit_json({"cells": [dict(zip(names, c, strict=True)) for c in cells], **result.to_json()})
         return
-    note(state, f"{len(made)} cell(s) ready; `steph study report {study}` scores them")
+    render.study(result)
+    if result.plot:
+        note(state, f"{result.plot} (and .svg) saved")
 
 
 @app.command("report", epilog="Example: steph study report docs/demo-study.toml")
