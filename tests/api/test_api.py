@@ -57,13 +57,28 @@ def test_training_reports_through_hooks(registered: Cli) -> None:
     assert ("note", "AAA fold 0: expert exists, skipped (force redoes it)") in again.calls
 
 
-def test_missing_expert_is_typed_with_a_fix_in_each_language(registered: Cli) -> None:
+def test_missing_work_is_typed_with_a_fix_in_each_language(registered: Cli, tiny_data) -> None:
     with pytest.raises(MissingArtefactError) as caught:
         api.merge(registered.workspace, "AAA", method="ada", fold=0)
-    assert "init.safetensors does not exist" in caught.value.message
-    assert str(caught.value).endswith("train experts first: train(cancer='all')")
+    assert "the merges need experts that are not trained yet: AAA fold 0" in caught.value.message
+    assert str(caught.value).endswith("; train_missing=True trains them first")  # an option
     shell = registered("merge", "--target", "AAA", "--method", "ada", "--fold", "0", code=2)
-    assert shell.stderr.strip().endswith("train experts first: `steph train --cancer all`")
+    assert shell.stderr.strip().endswith("; --train-missing trains them first")
+    labels = tiny_data / "AAA" / "labels.csv"
+    registered(
+        "cohort",
+        "add",
+        "NEW",
+        "--labels",
+        str(labels),
+        "--features",
+        str(tiny_data / "AAA" / "features"),
+    )
+    with pytest.raises(MissingArtefactError) as caught:  # a step to run first
+        api.train(registered.workspace, "NEW")
+    assert str(caught.value).endswith("; run split_cohort(name='NEW', folds=5) first")
+    shell = registered("train", "--cancer", "NEW", code=2)
+    assert shell.stderr.strip().endswith("; run `steph cohort split NEW --folds 5` first")
 
 
 def test_parameters_of_another_method_are_refused(trained: Cli) -> None:

@@ -361,7 +361,9 @@ CASES = [
         base="trained",
     ),
     Case(
-        "merge-untrained", MERGE, ("init.safetensors does not exist", "`steph train --cancer all`")
+        "merge-untrained",
+        MERGE,
+        ("experts that are not trained yet: AAA fold 0 and 2 more", "--train-missing trains them"),
     ),
     Case(
         "merge-corrupt-expert",

@@ -38,6 +38,36 @@ def test_cohort_names_complete(registered: Cli) -> None:
     assert _complete(f"steph --workspace {ws} cohort split ", {}) == ["AAA", "BBB", "CCC"]
 
 
+def test_sources_never_offer_the_target_or_a_name_twice(registered: Cli) -> None:
+    ws = str(registered.workspace)
+    line = f"steph --workspace {ws} merge --target AAA --sources "
+    assert _complete(line, {}) == ["all", "BBB", "CCC"]
+    assert _complete(line + "BBB,", {}) == ["BBB,CCC"]  # neither AAA (the target) nor BBB again
+    assert _complete(f"steph --workspace {ws} train --cancer BBB --with ", {}) == [
+        "all",
+        "AAA",
+        "CCC",
+    ]
+
+
+def test_closed_sets_complete(trained: Cli) -> None:
+    ws = str(trained.workspace)
+    trained("merge", "--target", "AAA", "--method", "average", "--fold", "0")
+    models = _complete(f"steph --workspace {ws} evaluate --target AAA --model ", {})
+    assert models[:3] == ["all", "expert", "ada"] and "steph" in models and "routing" in models
+    assert _complete(f"steph --workspace {ws} evaluate --target AAA --model expert,st", {}) == [
+        "expert,steph"
+    ]
+    assert _complete(f"steph --workspace {ws} evaluate --target AAA --baseline av", {}) == [
+        "average"
+    ]
+    assert _complete("steph train --device cu", {}) == ["cuda", "cuda:0", "cuda:1"]
+    assert _complete("steph merge --weight-activation s", {}) == ["softplus", "sigmoid"]
+    assert _complete("steph merge --scope ", {}) == ["encoder", "head", "all"]
+    assert _complete("steph train --select ", {}) == ["last", "best"]
+    assert _complete("steph extract --backend t", {}) == ["tiffslide"]
+
+
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_shipped_scripts_are_current(shell: str) -> None:
     generated = subprocess.run(

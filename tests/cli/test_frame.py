@@ -69,7 +69,10 @@ def test_invalid_cohort_name_never_escapes_workspace(cli: Cli, tmp_path) -> None
     [
         (["--help"], ["cohort", "extract", "train", "vector", "merge", "evaluate", "predict"]),
         (["cohort", "--help"], ["add", "list", "show", "split", "Register and inspect"]),
-        (["demo", "--help"], ["--patients", "Patients per cancer.", "--epochs", "[default: 20]"]),
+        (
+            ["demo", "--help"],
+            ["--patients", "Patients per cancer", "--full", "[default: 10; --full: 20]"],
+        ),
         (["merge", "--help"], ["Method parameters: task-arithmetic", "--gamma", "Examples:"]),
     ],
 )
@@ -87,3 +90,25 @@ def test_subprocess_module_entry_point(workspace) -> None:
     bad = run_steph("--workspace", str(workspace), "cohort", "show", "X", check=False)
     assert bad.returncode == 2
     assert bad.stderr.startswith("error: unknown cohort 'X'")
+
+
+def test_workspace_paths_work_from_any_folder(trained: Cli, tmp_path, monkeypatch) -> None:
+    """The paths steph prints (experts/..., features/...) resolve against the workspace."""
+    monkeypatch.chdir(tmp_path)
+    feature = sorted((trained.workspace / "features" / "AAA").glob("*.h5"))[0].name
+    rows = trained.json(
+        "predict",
+        "--model",
+        "experts/AAA/fold0.safetensors",
+        "--features",
+        f"features/AAA/{feature}",
+    )
+    assert rows[0]["patient"] == feature[:-3]
+    missing = trained(
+        "predict", "--model", "experts/AAA/fold9.safetensors", "--features", "x.h5", code=2
+    )
+    assert (
+        f"model file experts/AAA/fold9.safetensors is neither in the current folder ({tmp_path})"
+        in missing.stderr
+    )
+    assert f"nor in the workspace ({trained.workspace})" in missing.stderr

@@ -10,12 +10,43 @@ from steph_cli.demo import workspace as demo_ws
 from steph_cli.demo.synthetic import DEFAULT_CANCERS, SyntheticConfig
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging.run import MergeResult
+from steph_cli.models.arch import ArchOptions
 from steph_cli.tasks.execution import Execution
 from steph_cli.training.config import MERGE_LR, TrainConfig
 from steph_cli.training.expert import ExpertResult
 from steph_cli.workspace import settings
 
 DEMO_METHODS = ("steph", "ada", "task-arithmetic")
+
+
+@dataclass(frozen=True)
+class DemoSize:
+    """How big the demo is; chosen for run time alone (never for its results)."""
+
+    cancers: int
+    patients: int
+    feature_dim: int
+    folds: int
+    epochs: int
+    embed_dim: int
+    attn_dim: int
+
+
+# About 2 minutes on 2 CPU cores: four cancers (three squamous sharing prognostic
+# phenotypes, one glandular), a small expert, 10 epochs.
+QUICK = DemoSize(
+    cancers=4, patients=90, feature_dim=64, folds=3, epochs=10, embed_dim=64, attn_dim=32
+)
+# The full demo: all seven cancers at METHOD's architecture and schedule (15–25 minutes).
+FULL = DemoSize(
+    cancers=len(DEFAULT_CANCERS),
+    patients=90,
+    feature_dim=64,
+    folds=3,
+    epochs=20,
+    embed_dim=512,
+    attn_dim=384,
+)
 
 
 @dataclass
@@ -29,11 +60,13 @@ class Demo:
 def demo(
     workspace: WorkspaceLike = None,
     *,
-    patients: int = 90,
-    cancers: int = len(DEFAULT_CANCERS),
-    feature_dim: int = 64,
-    folds: int = 3,
-    epochs: int = 20,
+    patients: int = QUICK.patients,
+    cancers: int = QUICK.cancers,
+    feature_dim: int = QUICK.feature_dim,
+    folds: int = QUICK.folds,
+    epochs: int = QUICK.epochs,
+    embed_dim: int = QUICK.embed_dim,
+    attn_dim: int = QUICK.attn_dim,
     data_only: bool = False,
     seed: int | None = None,
     execution: Execution = Execution(),
@@ -62,6 +95,7 @@ def demo(
     trained = train(
         ws,
         training=TrainConfig(epochs=epochs, seed=seed),
+        arch=ArchOptions(embed_dim, attn_dim),
         execution=execution,
         device=device,
         hooks=hooks,

@@ -48,20 +48,21 @@ class Evaluation:
                     )
         return path
 
-    def plot(self, folder: str | Path) -> dict[Path, float | None]:
+    def plot(self, folder: str | Path, form: str = "png") -> dict[Path, float | None]:
         """Kaplan–Meier plots of predicted risk groups (each with its log-rank p-value) and
-        the C-index bar chart in ``folder``; needs an evaluation with ``risk_groups``."""
+        the C-index bar chart in ``folder``, as ``form`` (png, svg or pdf); needs an
+        evaluation with ``risk_groups``."""
         from steph_cli.evaluation import plots
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written: dict[Path, float | None] = {}
         for t, m in sorted({(r.target, r.model) for r in self.folds if r.skipped is None}):
-            path = folder / f"km-{t}-{m}.png"
+            path = folder / f"km-{t}-{m}.{form}"
             subset = [r for r in self.folds if r.target == t and r.model == m]
             written[path] = plots.kaplan_meier(subset, f"{t} · {m} (test folds)", path)
-        plots.cindex_bars(self.summary, folder / "cindex.png")
-        written[folder / "cindex.png"] = None
+        bars = plots.cindex_bars(self.summary, folder / f"cindex.{form}")
+        written[bars] = None
         return written
 
 

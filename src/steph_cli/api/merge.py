@@ -1,7 +1,9 @@
 """Merging task vectors into improved target models, with any registered method."""
 
+from dataclasses import replace
+
 from steph_cli.api._common import WorkspaceLike, workspace_of
-from steph_cli.errors import BadInputError
+from steph_cli.errors import BadInputError, Fix, MissingArtefactError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
 from steph_cli.merging.methods.base import MethodParams
@@ -37,13 +39,23 @@ def plan(
             f"sources {sources} with every cohort as target: each target takes all other "
             "cohorts as its sources; name one target to choose its sources"
         )
-    plans = []
+    plans: list[jobs.Plan] = []
     for name in selection.cohorts(ws, target):
         names = selection.sources(ws, name, sources)
-        for k in selection.folds(ws, name, fold, folds):
-            if check_experts:
-                load_pool(ws, name, names, k, source_fold)
-            plans.append((name, names, k))
+        plans.extend((name, names, k) for k in selection.folds(ws, name, fold, folds))
+    if check_experts:
+        needed = {(t, k) for t, _, k in plans} | {
+            (s, source_fold) for _, ss, _ in plans for s in ss
+        }
+        missing = sorted(f"{c} fold {k}" for c, k in needed if not ws.expert_file(c, k).is_file())
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise MissingArtefactError(
+                f"the merges need experts that are not trained yet: {missing[0]}{more}",
+                Fix.set("train_missing", "{} trains them first"),
+            )
+        for name, names, k in plans:
+            load_pool(ws, name, names, k, source_fold)
     return plans
 
 
@@ -71,10 +83,11 @@ def merge(
     ``method`` is any registered method (``methods.names()``); ``params`` its parameters (an
     instance of its ``Params`` or a dict of the ones to change; names of other methods are
     refused). Learned methods train with ``training`` on the fold's train patients of the
-    target. The work is a task graph — experts (only missing ones, with ``train_missing``, at
-    the default expert settings) → task vectors → merges. ``results(MergeResult)`` are the
-    merges; failures are reported in the returned outcomes, not raised. ``label`` names the
-    output folder (merged/TARGET/LABEL/) instead of the method, e.g. for a grid point.
+    target. The work is a task graph — experts (only missing ones, with ``train_missing``, on
+    this merge's schedule at the experts' learning rate) → task vectors → merges.
+    ``results(MergeResult)`` are the merges; failures are reported in the returned outcomes,
+    not raised. ``label`` names the output folder (merged/TARGET/LABEL/) instead of the
+    method, e.g. for a grid point.
     """
     ws = workspace_of(workspace)
     chosen = methods.get(method)
@@ -82,7 +95,10 @@ def merge(
     plans = plan(ws, target, sources, fold, folds, source_fold, check_experts=not train_missing)
     config = training.resolved(settings.resolve_seed(ws, training.seed))
     where = execution.device(device)
-    expert_settings = (TrainConfig(seed=config.seed), ArchOptions()) if train_missing else None
+    # missing experts: this merge's schedule and seed, the experts' own learning rate
+    expert_settings = (
+        (replace(config, lr=TrainConfig().lr), ArchOptions()) if train_missing else None
+    )
     tasks = jobs.merge_tasks(
         ws, plans, chosen.name, checked, config, where, source_fold, force, expert_settings, label
     )

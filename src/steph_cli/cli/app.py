@@ -69,7 +69,9 @@ def root(
     json_output: JsonOpt = False,
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version.", metavar=""
+        ),
     ] = False,
 ) -> None:
     ctx.obj = State(
@@ -79,17 +81,17 @@ def root(
 
 app.add_typer(cohort.app, name="cohort")
 app.command("extract", epilog=extract.EPILOG)(extract.extract)
-app.command("train")(train.train)
-app.command("vector")(vector.vector)
+app.command("train", epilog=train.EPILOG)(train.train)
+app.command("vector", epilog=vector.EPILOG)(vector.vector)
 app.command("merge", epilog=merge.EPILOG)(merge.merge)
-app.command("evaluate")(evaluate.evaluate)
-app.command("predict")(predict.predict)
-app.command("status")(status.status)
-app.command("demo")(demo.demo)
+app.command("evaluate", epilog=evaluate.EPILOG)(evaluate.evaluate)
+app.command("predict", epilog=predict.EPILOG)(predict.predict)
+app.command("status", epilog=status.EPILOG)(status.status)
+app.command("demo", epilog=demo.EPILOG)(demo.demo)
 app.add_typer(runs.app, name="runs")
 app.add_typer(study.app, name="study")
 app.command("reproduce", epilog=reproduce.EPILOG)(reproduce.reproduce)
-app.command("verify")(verify.verify)
+app.command("verify", epilog=verify.EPILOG)(verify.verify)
 
 
 def run(args: list[str] | None = None) -> int:

@@ -63,7 +63,9 @@ def add(
     features: Annotated[
         Path | None, typer.Option(help="Folder of SLIDE_ID.h5 feature files to import.")
     ] = None,
-    link: Annotated[bool, typer.Option(help="Symlink feature files instead of copying.")] = False,
+    link: Annotated[
+        bool, typer.Option("--link", help="Symlink feature files instead of copying.", metavar="")
+    ] = False,
     time_unit: Annotated[
         str | None,
         typer.Option(
@@ -75,7 +77,9 @@ def add(
             show_default=False,
         ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing cohort.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing cohort.", metavar="")
+    ] = False,
 ) -> None:
     """Register a cohort: survival labels, optional splits and patch features.
 
@@ -146,7 +150,10 @@ def split(
     name: CohortArg,
     folds: Annotated[int, typer.Option("--folds", help="Number of folds k.")] = 5,
     force: Annotated[
-        bool, typer.Option(help="Split a cohort that has models (they become stale).")
+        bool,
+        typer.Option(
+            "--force", help="Split a cohort that has models (they become stale).", metavar=""
+        ),
     ] = False,
 ) -> None:
     """Make patient-level k-fold splits, stratified by event and follow-up time."""

@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from steph_cli.cli import completion
 from steph_cli.workspace import Workspace
 
 PANEL = "Common options"
@@ -64,6 +65,7 @@ DeviceOpt = Annotated[
         "--device",
         help="auto (first CUDA GPU, else MPS, else CPU), cpu, cuda, cuda:N or mps.",
         callback=check_device,
+        autocompletion=completion.devices,
         rich_help_panel=PANEL,
         show_default=False,
     ),
@@ -73,11 +75,14 @@ SeedOpt = Annotated[
     typer.Option("--seed", help="Random seed \\[default: the workspace's].", rich_help_panel=PANEL),
 ]
 QuietOpt = Annotated[
-    bool, typer.Option("--quiet", "-q", help="No progress or notes.", rich_help_panel=PANEL)
+    bool,
+    typer.Option("--quiet", "-q", help="No progress or notes.", rich_help_panel=PANEL, metavar=""),
 ]
 JsonOpt = Annotated[
     bool,
-    typer.Option("--json", help="Machine-readable JSON on stdout only.", rich_help_panel=PANEL),
+    typer.Option(
+        "--json", help="Machine-readable JSON on stdout only.", rich_help_panel=PANEL, metavar=""
+    ),
 ]
 _COMMON = {
     "workspace": (WorkspaceOpt, None),
@@ -86,6 +91,18 @@ _COMMON = {
     "quiet": (QuietOpt, False),
     "json_output": (JsonOpt, False),
 }
+
+
+def unwrap(doc: str) -> str:
+    """A docstring's paragraphs each on one line, so that the terminal, not the source's
+    line breaks, decides where help text wraps."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines, as ``--help`` ends them."""
+    return "Examples:\n\n" + "\n\n".join(lines)
 
 
 def _merge(base: State, given: dict[str, Any]) -> State:
@@ -141,6 +158,7 @@ def command(
             return fn(state=state, **kwargs)
 
     params = [ctx_param, *own, *generated, *common]
+    wrapper.__doc__ = unwrap(fn.__doc__ or "")
     wrapper.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     del wrapper.__wrapped__  # Typer must see the new signature, not fn's

@@ -5,40 +5,86 @@ from typing import Annotated
 import typer
 
 from steph_cli.cli import render
-from steph_cli.cli.common import State, command, emit_json
+from steph_cli.cli.common import State, command, emit_json, examples
 from steph_cli.cli.progress import RichHooks
 from steph_cli.demo.synthetic import DEFAULT_CANCERS
+
+EPILOG = examples(
+    "steph demo",
+    "steph demo --full   # the 7-cancer, 90-patient demo",
+    "steph --workspace ws demo --data-only && steph --workspace ws study run docs/demo-study.toml",
+)
 
 
 @command
 def demo(
     state: State,
-    patients: Annotated[int, typer.Option(help="Patients per cancer.")] = 90,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="The full demo: 7 cancers, the paper's expert (E 512, A 384) and 20 epochs "
+            "(15–25 min on 2 cores) instead of 4 cancers, E 64, A 32 and 10 epochs (~2 min).",
+            metavar="",
+        ),
+    ] = False,
+    patients: Annotated[
+        int | None, typer.Option(help="Patients per cancer \\[default: 90].", show_default=False)
+    ] = None,
     cancers: Annotated[
-        int, typer.Option(min=2, max=len(DEFAULT_CANCERS), help="How many synthetic cancers.")
-    ] = len(DEFAULT_CANCERS),
-    feature_dim: Annotated[int, typer.Option(min=4, help="Patch feature dimension.")] = 64,
-    folds: Annotated[int, typer.Option(min=2, help="Cross-validation folds.")] = 3,
-    epochs: Annotated[int, typer.Option(min=1, help="Training epochs of every model.")] = 20,
-    data_only: Annotated[bool, typer.Option(help="Only build the workspace.")] = False,
+        int | None,
+        typer.Option(
+            help="How many of the 7 synthetic cancers \\[default: 4; --full: 7].",
+            min=2,
+            max=len(DEFAULT_CANCERS),
+            show_default=False,
+        ),
+    ] = None,
+    feature_dim: Annotated[
+        int | None,
+        typer.Option(help="Patch feature dimension \\[default: 64].", min=4, show_default=False),
+    ] = None,
+    folds: Annotated[
+        int | None,
+        typer.Option(help="Cross-validation folds \\[default: 3].", min=2, show_default=False),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Training epochs of every model \\[default: 10; --full: 20].",
+            min=1,
+            show_default=False,
+        ),
+    ] = None,
+    data_only: Annotated[
+        bool, typer.Option("--data-only", help="Only build the workspace.", metavar="")
+    ] = False,
 ) -> None:
     """Build a synthetic multi-cancer workspace and run the whole pipeline on it (no data).
 
     Builds the cohorts; trains every cohort's expert on every fold; writes task vectors;
     merges each cohort as the target with all others as sources (steph, ada,
     task-arithmetic); ends with `steph evaluate --target all --model all`. Finished steps
-    are reused when run again on the same workspace.
+    are reused when run again on the same workspace; a workspace built with other demo
+    settings is refused.
     """
-    from steph_cli import api
+    from dataclasses import asdict
 
+    from steph_cli import api
+    from steph_cli.api.demo import FULL, QUICK
+
+    given = {
+        "patients": patients,
+        "cancers": cancers,
+        "feature_dim": feature_dim,
+        "folds": folds,
+        "epochs": epochs,
+    }
+    size = {**asdict(FULL if full else QUICK), **{k: v for k, v in given.items() if v is not None}}
     with RichHooks(state) as hooks:
         result = api.demo(
             state.ws,
-            patients=patients,
-            cancers=cancers,
-            feature_dim=feature_dim,
-            folds=folds,
-            epochs=epochs,
+            **size,
             data_only=data_only,
             seed=state.seed,
             device=state.device,

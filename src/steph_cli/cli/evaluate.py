@@ -7,8 +7,14 @@ import typer
 
 from steph_cli.cli import completion, render
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, note
+from steph_cli.cli.common import State, command, emit_json, examples, note
 from steph_cli.cli.progress import RichHooks
+
+EPILOG = examples(
+    "steph evaluate --target all --model all",
+    "steph evaluate --target LUSC --model expert,steph,ada --csv lusc.csv --plot plots/",
+    "steph evaluate --target LUSC --baseline ada --json",
+)
 
 
 @command
@@ -19,18 +25,31 @@ def evaluate(
         typer.Option(help="Target cohort, or all.", autocompletion=completion.cohorts_or_all),
     ],
     model: Annotated[
-        str, typer.Option(help="expert, a merge method (steph, ada, ...), a list, or all.")
+        str,
+        typer.Option(
+            help="expert, a merge method (steph, ada, ...), a list, or all.",
+            autocompletion=completion.models,
+        ),
     ] = "all",
     fold: opt.Fold = None,
     folds: opt.Folds = "all",
-    baseline: Annotated[str, typer.Option(help="Model the paired tests compare with.")] = "expert",
+    baseline: Annotated[
+        str,
+        typer.Option(help="Model the paired tests compare with.", autocompletion=completion.models),
+    ] = "expert",
     csv_path: Annotated[
         Path | None, typer.Option("--csv", help="Write one row per fold and metric.")
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option(help="Folder for Kaplan–Meier plots and the C-index bar chart (PNG)."),
+        typer.Option(help="Folder for Kaplan–Meier plots and the C-index bar chart."),
     ] = None,
+    plot_format: Annotated[
+        str,
+        typer.Option(
+            help="png, svg or pdf.", autocompletion=completion.choices("png", "svg", "pdf")
+        ),
+    ] = "png",
 ) -> None:
     """K-fold test metrics of experts and merged models, side by side.
 
@@ -42,7 +61,10 @@ def evaluate(
     Every model is compared with --baseline on the same folds (Wilcoxon signed-rank).
     """
     from steph_cli import api
+    from steph_cli.plotting import FORMATS
 
+    if plot_format not in FORMATS:
+        raise typer.BadParameter(f"use {', '.join(FORMATS)}", param_hint="--plot-format")
     with RichHooks(state) as hooks:
         evaluation = api.evaluate(
             state.ws,
@@ -59,7 +81,7 @@ def evaluate(
     if csv_path is not None:
         note(state, f"wrote {evaluation.write_csv(csv_path)}")
     if plot is not None:
-        for path, p in evaluation.plot(plot).items():
+        for path, p in evaluation.plot(plot, plot_format).items():
             note(state, f"{path}: log-rank p = {p:.3g}" if p is not None else f"{path} saved")
     if state.json:
         emit_json(evaluation.to_json())

@@ -114,6 +114,7 @@ def extract(
         typer.Option(
             help="Saturation threshold: otsu or a value 0-255.",
             callback=_threshold,
+            autocompletion=completion.choices("otsu"),
             rich_help_panel=PATCH_PANEL,
         ),
     ] = "otsu",
@@ -126,17 +127,29 @@ def extract(
         ),
     ] = None,
     backend: Annotated[
-        str, typer.Option(help="Slide reader: auto, openslide or tiffslide.")
+        str,
+        typer.Option(
+            help="Slide reader: auto, openslide or tiffslide.",
+            autocompletion=completion.choices("auto", "openslide", "tiffslide"),
+        ),
     ] = "auto",
     preview: Annotated[
         Path | None,
         typer.Option(help="Save SLIDE_ID.png here: thumbnail, tissue contour, patch grid."),
     ] = None,
     link: Annotated[
-        bool, typer.Option(help="With --from: symlink the files instead of copying.")
+        bool,
+        typer.Option(
+            "--link", help="With --from: symlink the files instead of copying.", metavar=""
+        ),
     ] = False,
     force: Annotated[
-        bool, typer.Option(help="Redo slides (or re-import files) that already have features.")
+        bool,
+        typer.Option(
+            "--force",
+            help="Redo slides (or re-import files) that already have features.",
+            metavar="",
+        ),
     ] = False,
     executor: opt.Executor = "local",
     ray_address: opt.RayAddress = None,

@@ -63,13 +63,17 @@ def merge(
     alpha_u: opt.AlphaU = 0.5,
     val_fraction: opt.ValFraction = 0.0,
     select: opt.Select = "last",
-    force: Annotated[bool, typer.Option(help="Redo merges that already exist.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo merges that already exist.", metavar="")
+    ] = False,
     train_missing: Annotated[
         bool,
         typer.Option(
-            help="Train the experts the merges need where missing (default expert settings) "
-            "instead of refusing.",
+            "--train-missing",
+            help="Train the experts the merges need where missing (the experts' learning rate, "
+            "this merge's epochs, accumulation, validation and seed) instead of refusing.",
             rich_help_panel=opt.EXECUTION_PANEL,
+            metavar="",
         ),
     ] = False,
     executor: opt.Executor = "local",
@@ -91,6 +95,7 @@ def merge(
     from steph_cli.merging.run import MergeResult
     from steph_cli.tasks.execution import Execution
     from steph_cli.training.config import TrainConfig
+    from steph_cli.training.expert import ExpertResult
 
     given = {k: v for k, v in (method_params or {}).items() if v is not None}
     config = TrainConfig(
@@ -123,8 +128,11 @@ def merge(
             hooks=hooks,
         )
     results = report.results(MergeResult)
+    trained = report.results(ExpertResult)  # with --train-missing
     if state.json:
         emit_json([r.to_json() for r in results])
     else:
+        if trained:
+            render.experts(trained, "experts trained for these merges")
         render.merges(results)
     render.tasks(state, report, execution)

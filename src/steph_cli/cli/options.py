@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
+from steph_cli.cli import completion
 from steph_cli.merging import methods
 from steph_cli.tasks.graph import EXECUTORS
 
-TRAIN_PANEL = "Training (METHOD §2 defaults)"
+TRAIN_PANEL = "Training"
 EXECUTION_PANEL = "Execution"
 
 Fold = Annotated[int | None, typer.Option(help="One fold.")]
@@ -42,8 +43,8 @@ ValFraction = Annotated[
 Select = Annotated[
     str,
     typer.Option(
-        help="Epoch kept: last (METHOD §2), or best validation C-index (needs validation "
-        "patients). Test patients never choose.",
+        help="Epoch kept: last (the paper's protocol), or best validation C-index (needs "
+        "validation patients). Test patients never choose.",
         autocompletion=lambda incomplete: [s for s in ("last", "best") if s.startswith(incomplete)],
         rich_help_panel=TRAIN_PANEL,
     ),
@@ -114,6 +115,7 @@ def method_options() -> list[inspect.Parameter]:
             help=text[0].upper() + text[1:],
             show_default=False,
             rich_help_panel=f"Method parameters: {', '.join(users[name])}",
+            autocompletion=completion.choices(*choices) if choices else None,
         )
         annotation = Annotated[_plain_type(hint) | None, option]  # type: ignore[valid-type]
         params.append(

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from steph_cli.cli.common import State, command, emit_json, fmt, out, table
+from steph_cli.cli.common import State, command, emit_json, examples, fmt, out, table
+
+EPILOG = examples(
+    "steph predict --model merged/LUSC/steph/fold0.safetensors --features new.h5",
+    "steph predict --model experts/LUSC/fold0.safetensors --features a.h5 --features b.h5 "
+    "--patient-id P7 --csv p.csv",
+)
 
 
 @command
@@ -33,7 +39,9 @@ def predict(
 
     from steph_cli import api
 
-    preds = api.predict(model, features, patient_id=patient_id, device=state.device)
+    preds = api.predict(
+        model, features, patient_id=patient_id, device=state.device, workspace=state.ws
+    )
     if csv_path is not None:
         csv_path.parent.mkdir(parents=True, exist_ok=True)
         with csv_path.open("w", newline="") as fh:

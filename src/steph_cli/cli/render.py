@@ -1,5 +1,6 @@
 """Tables more than one command prints: task reports, evaluation tables, the workspace status."""
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from steph_cli.merging.run import MergeResult
     from steph_cli.tasks.execution import Execution
     from steph_cli.tasks.graph import Report
+    from steph_cli.training.expert import ExpertResult
 
 LABELS = {"harrell_c": "Harrell's C", "uno_c": "Uno's C", "td_auc": "td-AUC", "ibs": "IBS"}
 
@@ -47,18 +49,37 @@ def failure(what: str, why: str, fix: "Fix | None") -> None:
 def evaluation(summaries: list["Summary"], tests: list["Paired"]) -> None:
     """Models side by side (one target) or cohort × model (several), then paired tests."""
     targets = sorted({s.target for s in summaries})
-    out.print(model_table(targets[0], summaries) if len(targets) == 1 else cohort_table(summaries))
+    if len(targets) == 1:
+        out.print(_fit(lambda detail: model_table(targets[0], summaries, detail)))
+    else:
+        out.print(_fit(lambda detail: cohort_table(summaries, detail)))
     if tests:
         out.print(paired_table(tests))
+        if any(t.p_value is None and t.reason for t in tests):
+            reasons = sorted({t.reason for t in tests if t.p_value is None and t.reason})
+            out.print(f"n/a: {'; '.join(reasons)}")
 
 
-def _cell(s: "Summary", best: bool) -> "Text | str":
+# How much a mean ± std cell shows: 0 "0.694 ± 0.047", 1 "0.694±0.047", 2 "0.694".
+DETAILS = (0, 1, 2)
+
+
+def _fit(build: Callable[[int], Table]) -> Table:
+    """The most detailed layout that fits the terminal's width (a pipe gets the full one)."""
+    for detail in DETAILS:
+        made = build(detail)
+        if out.measure(made).maximum <= out.width:
+            return made
+    return made
+
+
+def _cell(s: "Summary", best: bool, detail: int = 0) -> "Text | str":
     if s.mean is None:
         return f"– (0/{s.folds})"
-    text = f"{s.mean:.3f} ± {s.std:.3f}"
+    text = (f"{s.mean:.3f} ± {s.std:.3f}", f"{s.mean:.3f}±{s.std:.3f}", f"{s.mean:.3f}")[detail]
     if s.n < s.folds:
         text += f" ({s.n}/{s.folds})"
-    return Text(f"{text} *", style="bold green") if best else text
+    return Text(f"{text}*", style="bold green") if best else text
 
 
 def _best(values: list["Summary"], metric: str) -> float | None:
@@ -70,14 +91,14 @@ def _best(values: list["Summary"], metric: str) -> float | None:
     return max(known) if HIGHER_IS_BETTER[metric] else min(known)
 
 
-def model_table(target: str, summaries: list["Summary"]) -> Table:
+def model_table(target: str, summaries: list["Summary"], detail: int = 0) -> Table:
     from steph_cli.evaluation.folds import METRICS
 
     models = sorted({s.model for s in summaries}, key=lambda m: (m != "expert", m))
     by = {(s.model, s.metric): s for s in summaries}
     best = {m: _best([s for s in summaries if s.metric == m], m) for m in METRICS}
     rows = [
-        [name, *(_cell(by[(name, m)], by[(name, m)].mean == best[m]) for m in METRICS)]
+        [name, *(_cell(by[(name, m)], by[(name, m)].mean == best[m], detail) for m in METRICS)]
         for name in models
     ]
     return table(
@@ -87,7 +108,7 @@ def model_table(target: str, summaries: list["Summary"]) -> Table:
     )
 
 
-def cohort_table(summaries: list["Summary"]) -> Table:
+def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
     import numpy as np
 
     harrell = [s for s in summaries if s.metric == "harrell_c"]
@@ -102,7 +123,7 @@ def cohort_table(summaries: list["Summary"]) -> Table:
             [
                 t,
                 *(
-                    _cell(by[(t, m)], by[(t, m)].mean == best) if (t, m) in by else None
+                    _cell(by[(t, m)], by[(t, m)].mean == best, detail) if (t, m) in by else None
                     for m in models
                 ),
             ]
@@ -128,7 +149,7 @@ def paired_table(tests: list["Paired"]) -> Table:
             t.pairs,
             None if t.mean_difference is None else f"{t.mean_difference:+.3f}",
             f"{t.wins}/{t.pairs}",
-            f"{t.p_value:.3g}" if t.p_value is not None else t.reason,
+            f"{t.p_value:.3g}" if t.p_value is not None else "n/a",
         ]
         for t in tests
     ]
@@ -293,3 +314,23 @@ def _mean_sd(entry: "StudyMean | None") -> str | None:
     if entry is None or entry.mean is None:
         return None
     return f"{entry.mean:.3f}" + (f" ± {entry.sd:.3f}" if entry.sd is not None else "")
+
+
+def experts(results: list["ExpertResult"], title: str | None = None) -> None:
+    out.print(
+        table(
+            title,
+            ["cohort", "fold", "status", "final loss", "test C-index", "s"],
+            [
+                [
+                    r.cohort,
+                    r.fold,
+                    "skipped" if r.skipped else "trained",
+                    fmt(r.final_loss, 4),
+                    fmt(r.test_cindex) or r.test_cindex_reason,
+                    f"{r.seconds:.1f}",
+                ]
+                for r in results
+            ],
+        )
+    )

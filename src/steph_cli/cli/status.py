@@ -1,7 +1,12 @@
 """``steph status``: the workspace at a glance."""
 
 from steph_cli.cli import render
-from steph_cli.cli.common import State, command
+from steph_cli.cli.common import State, command, examples
+
+EPILOG = examples(
+    "steph status",
+    'steph status --json | jq ".cohorts[].experts"',
+)
 
 
 @command

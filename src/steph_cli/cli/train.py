@@ -6,10 +6,18 @@ import typer
 
 from steph_cli.cli import completion, render
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, fmt, out, table
+from steph_cli.cli.common import State, command, emit_json, examples
 from steph_cli.cli.progress import RichHooks
 
 ARCH_PANEL = "Architecture"
+
+
+EPILOG = examples(
+    "steph train --cancer LUSC",
+    "steph train --cancer all --folds 0,1 --epochs 10",
+    "steph train --cancer LUSC --val-fraction 0.2 --select best",
+    "steph train --cancer LUSC --with all   # the pooled baseline",
+)
 
 
 @command
@@ -72,7 +80,9 @@ def train(
             show_default=False,
         ),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Retrain experts that already exist.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Retrain experts that already exist.", metavar="")
+    ] = False,
     executor: opt.Executor = "local",
     ray_address: opt.RayAddress = None,
     cpus_per_task: opt.CpusPerTask = 1,
@@ -161,21 +171,5 @@ def train(
     if state.json:
         emit_json([r.to_json() for r in results])
     else:
-        out.print(
-            table(
-                None,
-                ["cohort", "fold", "status", "final loss", "test C-index", "s"],
-                [
-                    [
-                        r.cohort,
-                        r.fold,
-                        "skipped" if r.skipped else "trained",
-                        fmt(r.final_loss, 4),
-                        fmt(r.test_cindex) or r.test_cindex_reason,
-                        f"{r.seconds:.1f}",
-                    ]
-                    for r in results
-                ],
-            )
-        )
+        render.experts(results)
     render.tasks(state, report, execution)

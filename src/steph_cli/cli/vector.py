@@ -7,8 +7,13 @@ import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, fmt, out, table
+from steph_cli.cli.common import State, command, emit_json, examples, fmt, out, table
 from steph_cli.cli.progress import RichHooks
+
+EPILOG = examples(
+    "steph vector --cancer all --plot cosine.png",
+    "steph vector --cancer LUSC,BLCA --fold 0 --json",
+)
 
 
 @command
@@ -20,9 +25,12 @@ def vector(
     fold: opt.Fold = None,
     folds: opt.Folds = "all",
     plot: Annotated[
-        Path | None, typer.Option(help="Save the cosine-similarity heatmap (PNG/SVG/PDF).")
+        Path | None,
+        typer.Option(help="Save the cosine-similarity heatmap (.png, .svg or .pdf)."),
     ] = None,
-    force: Annotated[bool, typer.Option(help="Rewrite vectors that are up to date.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rewrite vectors that are up to date.", metavar="")
+    ] = False,
 ) -> None:
     """Write task vectors (expert − shared init, MIL encoder only) and report their geometry.
 

@@ -1,7 +1,12 @@
 """``steph verify``: the workspace's models and features are the bytes their runs wrote."""
 
-from steph_cli.cli.common import State, command, emit_json, note, out, table
+from steph_cli.cli.common import State, command, emit_json, examples, note, out, table
 from steph_cli.errors import RunFailedError
+
+EPILOG = examples(
+    "steph verify",
+    "steph --workspace /mnt/backup/ws verify --json",
+)
 
 
 @command

@@ -2,15 +2,15 @@
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sksurv.compare import compare_survival
-from sksurv.nonparametric import kaplan_meier_estimator
 from sksurv.util import Surv
 
 from steph_cli.evaluation.folds import FoldResult
 from steph_cli.evaluation.summary import StudyRow, Summary
-from steph_cli.plotting import pyplot
+from steph_cli.plotting import pyplot, save
 
 
 def risk_groups(results: list[FoldResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -33,35 +33,59 @@ def logrank_p(times: np.ndarray, events: np.ndarray, high: np.ndarray) -> float 
     return float(compare_survival(Surv.from_arrays(events, times), high)[1])
 
 
-def kaplan_meier(results: list[FoldResult], title: str, path: Path) -> float | None:
-    """Save the KM plot; return the log-rank p-value (None when one group is empty)."""
+def kaplan_meier_figure(results: list[FoldResult], title: str) -> tuple[Any, float | None]:
+    """Kaplan–Meier curves of the predicted low- and high-risk groups (each test patient
+    split at its fold's training median), from (0, 1), with censoring marks and the numbers
+    at risk below (lifelines); the figure and the log-rank p (None when a group is empty)."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.plotting import add_at_risk_counts
+
     plt = pyplot()
     times, events, high = risk_groups(results)
     p = logrank_p(times, events, high)
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fitters = []
     for flag, label, colour in ((False, "low risk", "tab:blue"), (True, "high risk", "tab:red")):
         mask = high == flag
         if mask.any():
-            t, s = kaplan_meier_estimator(events[mask], times[mask])
-            ax.step(t, s, where="post", color=colour, label=f"{label} (n={mask.sum()})")
+            fitter = KaplanMeierFitter(label=label).fit(times[mask], events[mask])
+            fitter.plot_survival_function(
+                ax=ax,
+                ci_show=False,
+                show_censors=True,
+                color=colour,
+                censor_styles={"marker": "|", "ms": 6, "mew": 1},
+            )
+            fitters.append(fitter)
+    ax.set_xlim(left=0)
+    ax.set_ylim(0, 1.02)
     ax.set_xlabel("days")
     ax.set_ylabel("survival probability")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"{title}\nlog-rank p = {p:.3g}" if p is not None else title, fontsize=9)
-    ax.legend(fontsize=8)
+    subtitle = f"log-rank p = {p:.3g}" if p is not None else "one risk group is empty"
+    ax.set_title(f"{title}\n{subtitle}", fontsize=9)
+    ax.legend(fontsize=8, loc="lower left")
+    if fitters:
+        add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    return fig, p
+
+
+def kaplan_meier(results: list[FoldResult], title: str, path: Path) -> float | None:
+    """Save the Kaplan–Meier plot (PNG, SVG or PDF by suffix); the log-rank p-value."""
+    fig, p = kaplan_meier_figure(results, title)
+    save(fig, path)
     return p
 
 
-def cindex_bars(summaries: list[Summary], path: Path) -> None:
+def cindex_figure(summaries: list[Summary]) -> Any:
+    """Per-cohort bars of Harrell's C, mean over the test folds with their std as error
+    bars, one colour per model; the legend outside the axes."""
     plt = pyplot()
     rows = [s for s in summaries if s.metric == "harrell_c" and s.mean is not None]
     targets = sorted({s.target for s in rows})
     models = sorted({s.model for s in rows}, key=lambda m: (m != "expert", m))
     width = 0.8 / max(len(models), 1)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(targets), 3.6))
+    fig, ax = plt.subplots(figsize=(2.5 + 0.9 * len(targets), 3.8), layout="constrained")
     for i, model in enumerate(models):
         values = {s.target: s for s in rows if s.model == model}
         xs = [j + i * width for j, t in enumerate(targets) if t in values]
@@ -70,12 +94,15 @@ def cindex_bars(summaries: list[Summary], path: Path) -> None:
         ax.bar(xs, ys, width, yerr=errs, label=model, capsize=2)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(targets))], targets)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax.set_ylabel("Harrell's C (test, mean ± std)")
+    ax.set_ylabel("Harrell's C (test folds, mean ± std)")
     ax.set_ylim(0.3, 1.0)
-    ax.legend(fontsize=7, ncol=min(len(models), 4))
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    ax.set_title("Harrell's C per cohort and model", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    return fig
+
+
+def cindex_bars(summaries: list[Summary], path: Path) -> Path:
+    return save(cindex_figure(summaries), path)
 
 
 def scarcity_curve(rows: Sequence[StudyRow], path: Path, title: str) -> Path:
@@ -84,7 +111,7 @@ def scarcity_curve(rows: Sequence[StudyRow], path: Path, title: str) -> Path:
     plt = pyplot()
     sizes = sorted({r.size for r in rows})
     models = sorted({r.model for r in rows}, key=lambda m: (m != "expert", m))
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
     for model in models:
         xs, ys, errs = [], [], []
         for size in sizes:
@@ -103,10 +130,6 @@ def scarcity_curve(rows: Sequence[StudyRow], path: Path, title: str) -> Path:
     ax.set_ylabel("Harrell's C (test folds; mean ± s.e.m.)")
     ax.set_title(f"{title}: C-index against training-set size")
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
-    fig.savefig(path.with_suffix(".svg"))
-    plt.close(fig)
-    return path
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.savefig(path.with_suffix(".svg"), bbox_inches="tight")
+    return save(fig, path)

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -76,22 +77,56 @@ def report(ws: Workspace, cohorts: list[str], fold: int) -> VectorReport:
     return VectorReport(fold, cohorts, list(layers), norms, cosine)
 
 
-def similarity_plot(rep: VectorReport, path) -> None:  # type: ignore[no-untyped-def]
-    """Heatmap of the cosine table (needs the ``plot`` extra)."""
+def similarity_figure(rep: VectorReport) -> Any:
+    """Heatmap of the cosine table, cohorts ordered by hierarchical clustering (average
+    linkage on 1 − cosine) so that similar cancers sit together; a sequential colour map
+    when every similarity is ≥ 0, a diverging one centred on 0 otherwise."""
+    import numpy as np
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
     from steph_cli.plotting import pyplot
 
     plt = pyplot()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    cosine = np.asarray(rep.cosine)
     n = len(rep.cohorts)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n))
-    image = ax.imshow(rep.cosine, vmin=-1, vmax=1, cmap="RdBu_r")
-    ax.set_xticks(range(n), rep.cohorts, rotation=45, ha="right")
-    ax.set_yticks(range(n), rep.cohorts)
+    order = list(range(n))
+    if n > 2:
+        distance = np.clip(1.0 - cosine, 0.0, None)
+        np.fill_diagonal(distance, 0.0)
+        order = leaves_list(linkage(squareform((distance + distance.T) / 2), "average")).tolist()
+    shown = cosine[np.ix_(order, order)]
+    names = [rep.cohorts[i] for i in order]
+    if shown.min() >= 0:
+        cmap, low, high = "viridis", 0.0, 1.0
+    else:
+        bound = float(np.abs(shown).max())
+        cmap, low, high = "RdBu_r", -bound, bound
+    fig, ax = plt.subplots(figsize=(2.2 + 0.6 * n, 1.6 + 0.55 * n), layout="constrained")
+    image = ax.imshow(shown, vmin=low, vmax=high, cmap=cmap)
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, f"{rep.cosine[i][j]:.2f}", ha="center", va="center", fontsize=7)
-    ax.set_title(f"task-vector cosine similarity (fold {rep.fold})")
-    fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+            r, g, b, _ = image.cmap(image.norm(shown[i, j]))
+            light = 0.299 * r + 0.587 * g + 0.114 * b > 0.5
+            ax.text(
+                j,
+                i,
+                f"{shown[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if light else "white",
+            )
+    ax.set_title(f"Task-vector cosine similarity\n(fold {rep.fold}, clustered)", fontsize=9)
+    bar = fig.colorbar(image, ax=ax, shrink=0.8)
+    bar.set_label("cosine similarity")
+    return fig
+
+
+def similarity_plot(rep: VectorReport, path: Path) -> Path:
+    """The heatmap saved as PNG, SVG or PDF (by the file's suffix; the ``plot`` extra)."""
+    from steph_cli.plotting import save
+
+    return save(similarity_figure(rep), path)

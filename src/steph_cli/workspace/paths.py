@@ -111,6 +111,22 @@ class Workspace:
             / f"fold{int(fold)}.safetensors"
         )
 
+    def find(self, path: Path, what: str = "file") -> Path:
+        """``path`` as given if it exists, else relative to the workspace (the paths steph
+        prints, such as merged/LUSC/steph/fold0.safetensors, work from any folder)."""
+        path = Path(path).expanduser()
+        if path.exists() or path.is_absolute():
+            if not path.exists():
+                raise BadInputError(f"{what} {path} does not exist")
+            return path
+        inside = self.root / path
+        if inside.exists():
+            return inside
+        raise BadInputError(
+            f"{what} {path} is neither in the current folder ({Path.cwd()}) nor in the "
+            f"workspace ({self.root})"
+        )
+
     def cohorts(self) -> list[str]:
         """Registered cohorts (those with a labels file), sorted by name."""
         base = self.root / "cohorts"

@@ -109,7 +109,8 @@ class Steph(MergeMethod):
             lambda_value=0.5 if params.lambda_value is None else params.lambda_value,
         )
         missing, unexpected = model.load_state_dict(model_file.tensors, strict=False)
-        if unexpected or any(not k.startswith("body.") for k in missing):
+        optional = {"fixed_flat"} if not model.fixed_layout.keys else set()  # older files
+        if unexpected or any(not k.startswith("body.") and k not in optional for k in missing):
             raise BadInputError(
                 f"{model_file.path}: not a complete STEPH model ({missing + unexpected})"
             )
