@@ -1,8 +1,10 @@
 """The command-line frame: global options, output channels, exit codes, subprocess use."""
 
 import json
+import re
 
 import pytest
+import typer
 
 from steph_cli import __version__
 from steph_cli.cli.app import app
@@ -112,3 +114,34 @@ def test_workspace_paths_work_from_any_folder(trained: Cli, tmp_path, monkeypatc
         in missing.stderr
     )
     assert f"nor in the workspace ({trained.workspace})" in missing.stderr
+
+
+def _commands() -> list[list[str]]:
+    """Every leaf command's path, from the Click tree Typer builds."""
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        subcommands = getattr(command, "commands", None)
+        if subcommands is None:
+            paths.append(path)
+            return
+        for name, sub in subcommands.items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _commands(), ids=" ".join)
+def test_every_command_teaches_at_80_columns(cli: Cli, path: list[str]) -> None:
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]
+    undocumented = [p.name for p in command.params if not getattr(p, "help", None)]
+    assert undocumented == []
+    assert "Example" in (command.epilog or "")
+    text = cli(*path, "--help", env={"COLUMNS": "80"}).stdout
+    leaks = [m for m in ("<bool>", "list[", "METHOD §") if m in text]
+    leaks += re.findall(r"\{[a-z_]+\}", text)  # a parameter name, not a metavar
+    assert leaks == []

@@ -24,7 +24,9 @@ from steph_cli.cli import (
 )
 from steph_cli.cli._errors import error_line
 from steph_cli.cli.common import (
+    Command,
     DeviceOpt,
+    Group,
     JsonOpt,
     QuietOpt,
     SeedOpt,
@@ -39,6 +41,7 @@ app = typer.Typer(
         "evaluate. Try `steph demo` first."
     ),
     no_args_is_help=True,
+    cls=Group,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -80,18 +83,18 @@ def root(
 
 
 app.add_typer(cohort.app, name="cohort")
-app.command("extract", epilog=extract.EPILOG)(extract.extract)
-app.command("train", epilog=train.EPILOG)(train.train)
-app.command("vector", epilog=vector.EPILOG)(vector.vector)
-app.command("merge", epilog=merge.EPILOG)(merge.merge)
-app.command("evaluate", epilog=evaluate.EPILOG)(evaluate.evaluate)
-app.command("predict", epilog=predict.EPILOG)(predict.predict)
-app.command("status", epilog=status.EPILOG)(status.status)
-app.command("demo", epilog=demo.EPILOG)(demo.demo)
+app.command("extract", epilog=extract.EPILOG, cls=Command)(extract.extract)
+app.command("train", epilog=train.EPILOG, cls=Command)(train.train)
+app.command("vector", epilog=vector.EPILOG, cls=Command)(vector.vector)
+app.command("merge", epilog=merge.EPILOG, cls=Command)(merge.merge)
+app.command("evaluate", epilog=evaluate.EPILOG, cls=Command)(evaluate.evaluate)
+app.command("predict", epilog=predict.EPILOG, cls=Command)(predict.predict)
+app.command("status", epilog=status.EPILOG, cls=Command)(status.status)
+app.command("demo", epilog=demo.EPILOG, cls=Command)(demo.demo)
 app.add_typer(runs.app, name="runs")
 app.add_typer(study.app, name="study")
-app.command("reproduce", epilog=reproduce.EPILOG)(reproduce.reproduce)
-app.command("verify", epilog=verify.EPILOG)(verify.verify)
+app.command("reproduce", epilog=reproduce.EPILOG, cls=Command)(reproduce.reproduce)
+app.command("verify", epilog=verify.EPILOG, cls=Command)(verify.verify)
 
 
 def run(args: list[str] | None = None) -> int:

@@ -7,17 +7,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import State, command, emit_json, note, out, table, warn
+from steph_cli.cli.common import Command, Group, State, command, emit_json, note, out, table, warn
 from steph_cli.cli.progress import RichHooks
 
 if TYPE_CHECKING:
     from steph_cli.workspace.cohorts import CohortSummary
 
-app = typer.Typer(help="Register and inspect cancer cohorts.", no_args_is_help=True)
+app = typer.Typer(cls=Group, help="Register and inspect cancer cohorts.", no_args_is_help=True)
 
 CohortArg = Annotated[
     str,
-    typer.Argument(help="Cohort name (letters, digits, -, _).", autocompletion=completion.cohorts),
+    typer.Argument(
+        help="Cohort name (letters, digits, -, _).",
+        metavar="NAME",
+        autocompletion=completion.cohorts,
+    ),
 ]
 
 
@@ -48,7 +52,9 @@ def _report(state: State, summary: "CohortSummary") -> None:
         warn(f"{summary.name}: {w}")
 
 
-@app.command("add", epilog="Example: steph cohort add LUSC --labels lusc.csv --splits splits/")
+@app.command(
+    "add", cls=Command, epilog="Example: steph cohort add LUSC --labels lusc.csv --splits splits/"
+)
 @command
 def add(
     state: State,
@@ -58,7 +64,9 @@ def add(
     ],
     splits: Annotated[
         Path | None,
-        typer.Option(help="Folder of splits_{k}.csv (UNI2-h-DSS/CLAM) or fold{k}.csv files."),
+        typer.Option(
+            help="Folder of splits_0.csv, splits_1.csv, ... (UNI2-h-DSS/CLAM) or fold0.csv, ..."
+        ),
     ] = None,
     features: Annotated[
         Path | None, typer.Option(help="Folder of SLIDE_ID.h5 feature files to import.")
@@ -105,7 +113,7 @@ def add(
     _report(state, summary)
 
 
-@app.command("list")
+@app.command("list", cls=Command, epilog="Example: steph cohort list --json")
 @command
 def list_(state: State) -> None:
     """List the workspace's cohorts."""
@@ -120,7 +128,7 @@ def list_(state: State) -> None:
         note(state, f"no cohorts in {state.ws.root}; add one with `steph cohort add`")
 
 
-@app.command("show")
+@app.command("show", cls=Command, epilog="Example: steph cohort show LUSC")
 @command
 def show(state: State, name: CohortArg) -> None:
     """Show one cohort: sizes, events, follow-up, folds and warnings."""
@@ -143,7 +151,7 @@ def show(state: State, name: CohortArg) -> None:
         warn(w)
 
 
-@app.command("split", epilog="Example: steph cohort split LUSC --folds 5 --seed 1")
+@app.command("split", cls=Command, epilog="Example: steph cohort split LUSC --folds 5 --seed 1")
 @command
 def split(
     state: State,

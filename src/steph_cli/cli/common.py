@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from steph_cli.cli import completion
 from steph_cli.workspace import Workspace
@@ -91,6 +92,32 @@ _COMMON = {
     "quiet": (QuietOpt, False),
     "json_output": (JsonOpt, False),
 }
+
+
+class _Help:
+    """Help in the CLI's own notation: ``-h/--help`` listed like every other flag (no
+    ``<bool>``), and a repeated argument shown as ``RUN...`` rather than ``<list[str]>``."""
+
+    def get_help_option(self, ctx: Any) -> TyperOption | None:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if isinstance(param, TyperArgument) and param.nargs != 1:
+                param.display_type_rich = lambda ctx: None  # type: ignore[method-assign]
+        return params
+
+
+class Command(_Help, TyperCommand):
+    """The class of every ``steph`` command."""
+
+
+class Group(_Help, TyperGroup):
+    """The class of every ``steph`` command group."""
 
 
 def unwrap(doc: str) -> str:

@@ -20,7 +20,8 @@ def predict(
     state: State,
     model: Annotated[Path, typer.Option(help="An expert or merged .safetensors file.")],
     features: Annotated[
-        list[Path], typer.Option(help="Feature HDF5 file(s); repeat the option for several.")
+        list[Path],
+        typer.Option(help="Feature HDF5 file(s); repeat the option for several.", metavar="<path>"),
     ],
     patient_id: Annotated[
         str | None,

@@ -27,7 +27,9 @@ def reproduce(
     state: State,
     runs: Annotated[
         list[str],
-        typer.Argument(help="Run ids (or their unique starts) or manifest.json files."),
+        typer.Argument(
+            help="Run ids (or their unique starts) or manifest.json files.", metavar="RUN"
+        ),
     ],
     tolerance: Annotated[
         float | None,

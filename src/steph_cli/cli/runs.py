@@ -4,14 +4,14 @@ from typing import Annotated
 
 import typer
 
-from steph_cli.cli.common import State, command, emit_json, fmt, out, table
+from steph_cli.cli.common import Command, Group, State, command, emit_json, fmt, out, table
 
 app = typer.Typer(
-    help="Recorded runs: what ran, when, inputs, outputs, metrics.", no_args_is_help=True
+    cls=Group, help="Recorded runs: what ran, when, inputs, outputs, metrics.", no_args_is_help=True
 )
 
 
-@app.command("list", epilog="Example: steph runs list --json")
+@app.command("list", cls=Command, epilog="Example: steph runs list --json")
 @command
 def list_(state: State) -> None:
     """Every recorded run, oldest first: id, step, what it made, seconds."""
@@ -35,11 +35,16 @@ def list_(state: State) -> None:
     out.print(table(None, ["run", "step", "started", "inputs", "outputs", "s"], rows))
 
 
-@app.command("show", epilog="Example: steph runs show 20261129-141500-train-LUSC-fold0")
+@app.command(
+    "show", cls=Command, epilog="Example: steph runs show 20261129-141500-train-LUSC-fold0"
+)
 @command
 def show(
     state: State,
-    run: Annotated[str, typer.Argument(help="A run id (or its unique start), or a manifest.json.")],
+    run: Annotated[
+        str,
+        typer.Argument(help="A run id (or its unique start), or a manifest.json.", metavar="RUN"),
+    ],
 ) -> None:
     """One run: its arguments, the sha256 of every input and output, and its metrics."""
     from steph_cli import api

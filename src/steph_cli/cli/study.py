@@ -7,17 +7,20 @@ import typer
 
 from steph_cli.cli import options as opt
 from steph_cli.cli import render
-from steph_cli.cli.common import State, command, emit_json, note
+from steph_cli.cli.common import Command, Group, State, command, emit_json, note
 from steph_cli.cli.progress import RichHooks
 
 app = typer.Typer(
+    cls=Group,
     help="Studies: methods × cohorts × folds × seeds (× training-set sizes), one table.",
     no_args_is_help=True,
 )
-StudyFile = Annotated[Path, typer.Argument(help="The study file (TOML); see docs/results.md.")]
+StudyFile = Annotated[
+    Path, typer.Argument(help="The study file (TOML); see docs/results.md.", metavar="STUDY")
+]
 
 
-@app.command("run", epilog="Example: steph study run docs/demo-study.toml")
+@app.command("run", cls=Command, epilog="Example: steph study run docs/demo-study.toml")
 @command
 def run(
     state: State,
@@ -46,12 +49,14 @@ def run(
         note(state, f"{result.plot} (and .svg) saved")
 
 
-@app.command("report", epilog="Example: steph study report docs/demo-study.toml")
+@app.command("report", cls=Command, epilog="Example: steph study report docs/demo-study.toml")
 @command
 def report(
     state: State,
     study: StudyFile,
-    plot: Annotated[bool, typer.Option(help="Save C-index against training-set size.")] = True,
+    plot: Annotated[
+        bool, typer.Option(help="Save C-index against training-set size.", metavar="")
+    ] = True,
 ) -> None:
     """Score every cell on its test folds: mean ± sd over folds × seeds per cohort and model,
     each model against the baseline on the same (cohort, seed, fold) pairs (Wilcoxon with

@@ -47,11 +47,11 @@ class StephParams(LearnedParams):
         high=1.0,
     )
     base: str = param(
-        "init", "what the merge adds to: θ_init (METHOD §4) or the target expert", choices=BASES
+        "init", "what the merge adds to: θ_init (the paper) or the target expert", choices=BASES
     )
     scope: str = param(
         "encoder",
-        "the parameters merged: the MIL encoder (METHOD §4), the head, or all of them",
+        "the parameters merged: the MIL encoder (the paper), the head, or all of them",
         choices=SCOPES,
     )
 
