@@ -79,9 +79,7 @@ def add(
         typer.Option(
             help="What the time column holds: days, months or years \\[default: months for "
             "CLAM's survival_months, else days]; stored in days.",
-            autocompletion=lambda incomplete: [
-                u for u in ("days", "months", "years") if u.startswith(incomplete)
-            ],
+            autocompletion=completion.choices("days", "months", "years"),
             show_default=False,
         ),
     ] = None,

@@ -45,7 +45,7 @@ Select = Annotated[
     typer.Option(
         help="Epoch kept: last (the paper's protocol), or best validation C-index (needs "
         "validation patients). Test patients never choose.",
-        autocompletion=lambda incomplete: [s for s in ("last", "best") if s.startswith(incomplete)],
+        autocompletion=completion.choices("last", "best"),
         rich_help_panel=TRAIN_PANEL,
     ),
 ]
@@ -60,7 +60,7 @@ Executor = Annotated[
         "--executor",
         help="local: one task after another in this process; ray: one Ray task per unit of "
         "work, on a local Ray or the cluster at --ray-address.",
-        autocompletion=lambda incomplete: [e for e in EXECUTORS if e.startswith(incomplete)],
+        autocompletion=completion.choices(*EXECUTORS),
         rich_help_panel=EXECUTION_PANEL,
     ),
 ]
