@@ -57,6 +57,10 @@ class StephError(Exception):
     def __str__(self) -> str:
         return self.message if self.fix is None else f"{self.message}; {self.fix.python()}"
 
+    def __reduce__(self) -> tuple[type["StephError"], tuple[str, Fix | None]]:
+        # with its fix, from a worker process (Exception pickles only ``args``)
+        return type(self), (self.message, self.fix)
+
 
 class BadInputError(StephError):
     """A file, value or option that cannot be used as given: it names it and the fix."""

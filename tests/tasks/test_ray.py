@@ -10,6 +10,7 @@ from steph_cli.tasks.graph import DONE, FAILED, Task, run_local
 from steph_cli.workspace.features import read_features
 from tests.conftest import FAST, Cli, register_tiny
 from tests.helpers import slides as S
+from tests.helpers.tasks import always, boom
 
 ray = pytest.importorskip("ray")
 RAY = ["--executor", "ray"]
@@ -39,18 +40,6 @@ def one_thread():
         yield
     finally:
         torch.set_num_threads(threads)
-
-
-def boom(path: str) -> None:
-    """Fails on its first run, succeeds on the second: a transient fault."""
-    marker = Path(path)
-    if not marker.exists():
-        marker.write_text("failed once")
-        raise OSError("transient")
-
-
-def always(_: str) -> None:
-    raise RuntimeError("broken for good")
 
 
 def test_train_on_ray_writes_the_same_bytes_as_local(tmp_path, tiny_data):

@@ -108,7 +108,7 @@ def extract(
         hooks.note(f"{encoder}: {model.spec.note}")
     hooks.note(
         f"extracting {len(paths)} slide(s) with {encoder} ({model.dim}-d) on {where}, "
-        f"{options.workers} reader process(es) per slide ({execution.executor} executor)"
+        f"{options.workers} reader process(es) per slide ({execution.describe()})"
     )
     identity = _identity(ws, model, ref, options)
     kept = {}  # finished slides made the way asked for now; any other is refused before work

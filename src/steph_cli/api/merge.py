@@ -102,8 +102,8 @@ def merge(
     tasks = jobs.merge_tasks(
         ws, plans, chosen.name, checked, config, where, source_fold, force, expert_settings, label
     )
-    hooks.note(f"{chosen.name}: {len(plans)} merge(s) on {where} ({execution.executor} executor)")
-    if execution.ray:
+    hooks.note(f"{chosen.name}: {len(plans)} merge(s) on {where} ({execution.describe()})")
+    if execution.parallel:
         jobs.prepare(
             ws,
             sorted({c for t, s, _ in plans for c in (t, *s)}),

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from steph_cli import threads
 from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.errors import BadInputError, MissingArtefactError
 from steph_cli.hooks import NO_HOOKS, Hooks
@@ -324,7 +325,7 @@ def _repeat(
         if (ws.root / path).is_file() and (kept := here(ws.root / path)) != sha:
             result.differences.append(Difference("workspace", path, sha, kept))
     here.save()
-    with _threads(record.manifest["torch_threads"]):
+    with threads.torch_threads(record.manifest["torch_threads"]):
         redone = REPEAT[record.step](scratch, record.call, torch.device(device), _Bars(hooks))
     for path, sha in sorted(record.outputs.items()):
         again = there(scratch.root / path) if (scratch.root / path).is_file() else None
@@ -378,16 +379,6 @@ def _scratch(
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _leaves(value: object, prefix: str = "") -> dict[str, object]:

@@ -42,8 +42,8 @@ def train(
     check_bins(ws, time_bins, max_time_days)
     config = training.resolved(settings.resolve_seed(ws, training.seed))
     where = execution.device(device)
-    hooks.note(f"training {len(work)} expert(s) on {where} ({execution.executor} executor)")
-    if execution.ray:
+    hooks.note(f"training {len(work)} expert(s) on {where} ({execution.describe()})")
+    if execution.parallel:
         jobs.prepare(ws, names, arch)
     tasks = jobs.train_tasks(ws, work, config, arch, where, force)
     report = runner.run(tasks, execution, where, hooks)

@@ -154,6 +154,8 @@ def extract(
     executor: opt.Executor = "local",
     ray_address: opt.RayAddress = None,
     cpus_per_task: opt.CpusPerTask = 1,
+    jobs: opt.Jobs = 1,
+    threads: opt.Threads = None,
 ) -> None:
     """Whole-slide images → patch features: features/NAME/SLIDE_ID.h5 (CLAM/TRIDENT layout).
 
@@ -190,7 +192,7 @@ def extract(
             force=force,
             preview=preview,
         )
-        execution = Execution(executor, ray_address, cpus_per_task)
+        execution = Execution(executor, ray_address, cpus_per_task, jobs, threads)
         report = api.extract(
             state.ws,
             cancer,

@@ -79,6 +79,8 @@ def merge(
     executor: opt.Executor = "local",
     ray_address: opt.RayAddress = None,
     cpus_per_task: opt.CpusPerTask = 1,
+    jobs: opt.Jobs = 1,
+    threads: opt.Threads = None,
     method_params: dict[str, Any] | None = None,
 ) -> None:
     """Merge task vectors into an improved target model: merged/TARGET/METHOD/fold{K}.safetensors.
@@ -109,7 +111,7 @@ def merge(
         val_fraction,
         select,
     )
-    execution = Execution(executor, ray_address, cpus_per_task)
+    execution = Execution(executor, ray_address, cpus_per_task, jobs, threads)
     with RichHooks(state) as hooks:
         report = api.merge(
             state.ws,

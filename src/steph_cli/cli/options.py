@@ -74,6 +74,29 @@ RayAddress = Annotated[
         show_default=False,
     ),
 ]
+Jobs = Annotated[
+    int,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Local executor: run independent tasks (folds, cohorts, merges, slides) in this "
+        "many processes, the CPUs shared out between them. Same bytes as --jobs 1 with as "
+        "many --threads.",
+        rich_help_panel=EXECUTION_PANEL,
+    ),
+]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        help="Torch threads of this process, or of each job \\[default: OMP_NUM_THREADS, "
+        "else the CPUs this process may use, shared by the jobs].",
+        rich_help_panel=EXECUTION_PANEL,
+        show_default=False,
+    ),
+]
 CpusPerTask = Annotated[
     int,
     typer.Option(

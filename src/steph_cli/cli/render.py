@@ -23,14 +23,14 @@ LABELS = {"harrell_c": "Harrell's C", "uno_c": "Uno's C", "td_auc": "td-AUC", "i
 
 
 def tasks(state: State, report: "Report", execution: "Execution") -> None:
-    """The Ray task table (stderr), each failed task on its own line, then exit 1 if any
-    failed (the others' results are already written and shown)."""
-    if execution.ray and not state.json and not state.quiet:
+    """The task table of a Ray or multi-job run (stderr), each failed task on its own line,
+    then exit 1 if any failed (the others' results are already written and shown)."""
+    if execution.parallel and not state.json and not state.quiet:
         rows = [
             [o.key, o.status, o.attempts, f"{o.seconds:.1f}", o.error or None]
             for o in report.outcomes.values()
         ]
-        err.print(table("Ray tasks", ["task", "status", "attempts", "s", "error"], rows))
+        err.print(table("Tasks", ["task", "status", "attempts", "s", "error"], rows))
     for o in report.failed():
         failure(o.key, o.error, o.fix)
     report.raise_failures()

@@ -28,6 +28,8 @@ def run(
     executor: opt.Executor = "local",
     ray_address: opt.RayAddress = None,
     cpus_per_task: opt.CpusPerTask = 1,
+    jobs: opt.Jobs = 1,
+    threads: opt.Threads = None,
 ) -> None:
     """Make every model the study names that is missing (resumable: finished work is
     skipped by fingerprint), in one workspace per cell under studies/NAME/, then report it
@@ -35,7 +37,7 @@ def run(
     from steph_cli import api
     from steph_cli.tasks.execution import Execution
 
-    execution = Execution(executor, ray_address, cpus_per_task)
+    execution = Execution(executor, ray_address, cpus_per_task, jobs, threads)
     with RichHooks(state) as hooks:
         made = api.run_study(state.ws, study, execution=execution, device=state.device, hooks=hooks)
         result = api.report_study(state.ws, study, device=state.device, hooks=hooks)

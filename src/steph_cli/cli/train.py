@@ -86,6 +86,8 @@ def train(
     executor: opt.Executor = "local",
     ray_address: opt.RayAddress = None,
     cpus_per_task: opt.CpusPerTask = 1,
+    jobs: opt.Jobs = 1,
+    threads: opt.Threads = None,
 ) -> None:
     """Train the cancer-specific expert(s): experts/NAME/fold{K}.safetensors.
 
@@ -130,7 +132,7 @@ def train(
         val_fraction,
         select,
     )
-    execution = Execution(executor, ray_address, cpus_per_task)
+    execution = Execution(executor, ray_address, cpus_per_task, jobs, threads)
     if with_ is not None:
         with RichHooks(state) as hooks:
             report = api.merge(

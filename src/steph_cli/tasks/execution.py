@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from steph_cli import device as devices
-from steph_cli.errors import BadInputError
+from steph_cli import threads
+from steph_cli.errors import BadInputError, Fix
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.tasks.graph import (
     DONE,
@@ -24,19 +25,47 @@ from steph_cli.tasks.graph import (
 
 @dataclass(frozen=True)
 class Execution:
-    """local: one task after another in this process; ray: one Ray task per unit of work on a
-    local Ray (one slot per core) or the cluster at ``address``, ``cpus_per_task`` CPUs (and
-    torch threads) each."""
+    """local: the tasks in this process one after another, or with ``jobs`` > 1 in that many
+    worker processes of ``threads`` torch threads each (default: this process's CPUs shared
+    out); ray: one Ray task per unit of work on a local Ray (one slot per core) or the
+    cluster at ``address``, ``cpus_per_task`` CPUs (and torch threads) each."""
 
     executor: str = "local"
     address: str | None = None
     cpus_per_task: int = 1
+    jobs: int = 1
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.executor not in EXECUTORS:
             raise BadInputError(f"executor {self.executor!r}: use {' or '.join(EXECUTORS)}")
         if self.cpus_per_task < 1:
             raise BadInputError(f"cpus per task {self.cpus_per_task}: use 1 or more")
+        if self.jobs < 1:
+            raise BadInputError(f"jobs {self.jobs}: use 1 or more", Fix.set("jobs", value=1))
+        if self.jobs > 1 and self.ray:
+            raise BadInputError(
+                "jobs apply to the local executor; on Ray every task is its own process",
+                Fix.set("jobs", value=1),
+            )
+
+    @property
+    def pooled(self) -> bool:
+        return not self.ray and self.jobs > 1
+
+    @property
+    def parallel(self) -> bool:
+        """Tasks run in other processes: what they would race to create is made first."""
+        return self.ray or self.pooled
+
+    def describe(self) -> str:
+        if self.pooled:
+            return f"local executor, {self.jobs} jobs × {self.threads_per_job()} thread(s)"
+        return f"{self.executor} executor"
+
+    def threads_per_job(self) -> int:
+        """``threads``, else OMP_NUM_THREADS, else this process's CPUs shared by the jobs."""
+        return self.threads or threads.requested() or threads.per_task(self.jobs)
 
     @property
     def ray(self) -> bool:
@@ -80,14 +109,24 @@ def run(
     """Run ``tasks``: locally each task gets ``hooks`` (its own bars, e.g. training's); on Ray
     the ``tasks`` bar follows them. ``events`` sees every status change either way."""
     if not execution.ray:
-        return run_local(tasks, events, hooks=hooks)
-    from steph_cli.tasks.ray_executor import run_ray
-
+        n = execution.threads_per_job() if execution.pooled else execution.threads
+        crowded = threads.oversubscribed(n or torch.get_num_threads(), execution.jobs)
+        if crowded:
+            hooks.warn(crowded)
+    if not execution.ray and not execution.pooled:
+        with threads.torch_threads(execution.threads):
+            return run_local(tasks, events, hooks=hooks)
     bar = task_bar(hooks, len(tasks))
 
     def on_status(outcome: Outcome) -> None:
         bar.on_status(outcome)
         events.on_status(outcome)
+
+    if execution.pooled:
+        from steph_cli.tasks.pool import run_pool
+
+        return run_pool(tasks, execution.jobs, execution.threads_per_job(), Events(on_status))
+    from steph_cli.tasks.ray_executor import run_ray
 
     return run_ray(
         tasks,
