@@ -73,7 +73,7 @@ def test_invalid_cohort_name_never_escapes_workspace(cli: Cli, tmp_path) -> None
         (["cohort", "--help"], ["add", "list", "show", "split", "Register and inspect"]),
         (
             ["demo", "--help"],
-            ["--patients", "Patients per cancer", "--full", "[default: 10; --full: 20]"],
+            ["--patients", "Patients per cancer", "--full", "[default: 20]"],
         ),
         (["merge", "--help"], ["Method parameters: task-arithmetic", "--gamma", "Examples:"]),
     ],

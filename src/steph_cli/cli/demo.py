@@ -23,8 +23,9 @@ def demo(
         bool,
         typer.Option(
             "--full",
-            help="The full demo: 7 cancers, the paper's expert (E 512, A 384) and 20 epochs "
-            "(15–25 min on 2 cores) instead of 4 cancers, E 64, A 32 and 10 epochs (~2 min).",
+            help="The full demo: 7 cancers and the paper's expert (E 512, A 384), 15–25 min "
+            "on 2 cores, instead of 4 cancers and a half-width expert (E 256, A 192), under 3 "
+            "min.",
             metavar="",
         ),
     ] = False,
@@ -51,7 +52,7 @@ def demo(
     epochs: Annotated[
         int | None,
         typer.Option(
-            help="Training epochs of every model \\[default: 10; --full: 20].",
+            help="Training epochs of every model \\[default: 20].",
             min=1,
             show_default=False,
         ),
