@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from steph_cli import threads
 from steph_cli.cli.app import app
 from steph_cli.demo.synthetic import SyntheticConfig, generate, write_cohort
+
+# Tests compare bytes across runs, and float sums depend on the thread count: one that
+# followed the machine's load (the default policy) would make them flaky.
+os.environ.setdefault("OMP_NUM_THREADS", str(threads.available_cpus()))
 
 TINY = SyntheticConfig(
     cancers=(("AAA", "fam1"), ("BBB", "fam1"), ("CCC", "other")),

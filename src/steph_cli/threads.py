@@ -2,12 +2,18 @@
 
 ``os.cpu_count()`` counts the machine's cores, not this process's share: a container, a
 SLURM allocation or ``taskset`` gives fewer, and intra-op threads beyond that share are
-worse than useless — they wait on each other (seconds per bag grew 5–30× on a busy 2-core
-machine). The share is the CPU affinity mask capped by the cgroup's CPU quota (v2
-``cpu.max``, v1 ``cpu.cfs_quota_us``).
+worse than useless — they wait on each other. The share is the CPU affinity mask capped by
+the cgroup's CPU quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``).
+
+The default follows ``bench/threads.py`` (expert step, 2 CPUs, seconds per bag relative to
+one thread alone, N = 100 … 10,000 patches): two threads alone 0.54–0.67×; two threads
+beside another busy process 1.40–1.68× (slower than one thread); one thread beside it
+1.03–1.08×. So a run takes every usable CPU that is idle when it starts (the 1-minute load
+average counts the busy ones) and never more; ``--jobs`` share that out.
 """
 
 import contextlib
+import contextvars
 import math
 import os
 from collections.abc import Iterator
@@ -47,10 +53,26 @@ def available_cpus(v2: Path = CGROUP_V2, v1: tuple[Path, Path] = CGROUP_V1) -> i
     return max(1, cpus)
 
 
+_PINNED: contextvars.ContextVar[int | None] = contextvars.ContextVar("threads", default=None)
+
+
 def requested() -> int | None:
     """Threads asked for through the environment (``OMP_NUM_THREADS``), if any."""
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def default(jobs: int = 1, cpus: int | None = None, load: float | None = None) -> int:
+    """Threads for each of ``jobs`` processes when none were asked for: those pinned by the
+    caller (``torch_threads``), else ``OMP_NUM_THREADS``, else the usable CPUs not already
+    busy (at least one), shared out."""
+    asked = _PINNED.get() or requested()
+    if asked:
+        return asked
+    cpus = cpus or available_cpus()
+    if load is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return per_task(jobs, max(1, cpus - round(load)))
 
 
 def per_task(jobs: int, cpus: int | None = None) -> int:
@@ -72,14 +94,16 @@ def oversubscribed(threads: int, jobs: int = 1, cpus: int | None = None) -> str 
 
 
 @contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Torch's intra-op threads set to ``n`` (None: left as they are) for the block."""
+def torch_threads(n: int) -> Iterator[None]:
+    """Torch's intra-op threads pinned to ``n`` for the block: runs inside it use ``n``
+    whatever the machine's load (a reproduction, a comparison of bytes)."""
     import torch
 
     before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
+    torch.set_num_threads(n)
+    token = _PINNED.set(n)
     try:
         yield
     finally:
+        _PINNED.reset(token)
         torch.set_num_threads(before)

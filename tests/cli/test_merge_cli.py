@@ -128,7 +128,7 @@ def test_merge_refusals(trained: Cli, args: list[str], message: str) -> None:
 def test_missing_expert_refused_before_any_work(trained: Cli) -> None:
     (trained.workspace / "experts" / "CCC" / "fold0.safetensors").unlink()
     result = trained("merge", "--target", "AAA", "--method", "ada", code=2)
-    assert "no expert for CCC fold 0" in result.stderr
+    assert "need experts that are not trained yet: CCC fold 0; --train-missing" in result.stderr
     assert not (trained.workspace / "merged").exists()
 
 

@@ -110,6 +110,18 @@ def test_threads_are_shared_out_and_oversubscription_is_named():
     assert message.endswith("use 2 thread(s) per job")
 
 
+def test_the_default_takes_the_idle_cpus_unless_threads_are_pinned(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert threads.default(cpus=8, load=0.2) == 8
+    assert threads.default(cpus=8, load=5.6) == 2  # six CPUs busy elsewhere
+    assert threads.default(cpus=2, load=3.0) == 1  # never fewer than one
+    assert threads.default(jobs=2, cpus=8, load=0.0) == 4
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads.default(cpus=8, load=0.0) == 3
+    with threads.torch_threads(1):
+        assert threads.default(cpus=8, load=0.0) == 1
+
+
 def test_too_many_threads_warn_before_the_run(tmp_path, tiny_data):
     cli = register_tiny(Cli(tmp_path / "ws"), tiny_data)
     many = threads.available_cpus() + 1

@@ -1,11 +1,10 @@
 """The Ray executor on a local Ray (2 CPUs, no dashboard): same bytes as local, failures, resume."""
 
-import contextlib
 from pathlib import Path
 
 import pytest
-import torch
 
+from steph_cli import threads
 from steph_cli.tasks.graph import DONE, FAILED, Task, run_local
 from steph_cli.workspace.features import read_features
 from tests.conftest import FAST, Cli, register_tiny
@@ -30,16 +29,6 @@ def expert_bytes(root: Path) -> dict[str, bytes]:
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted((root / "experts").rglob("*.safetensors"))
     }
-
-
-@contextlib.contextmanager
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_train_on_ray_writes_the_same_bytes_as_local(tmp_path, tiny_data):
@@ -91,7 +80,7 @@ def test_merges_wait_for_the_experts_and_vectors_they_need(tmp_path, tiny_data):
     ]
     assert (ws / "vectors" / "AAA" / "fold1.safetensors").is_file()
     local = register_tiny(Cli(tmp_path / "local"), tiny_data)
-    with one_thread():  # a Ray task's one CPU runs torch on one thread: the same float sums
+    with threads.torch_threads(1):  # as a Ray task on one CPU: the same float sums
         local(*MERGE)
     merged_file = Path("merged") / "AAA" / "ada" / "fold1.safetensors"
     assert (ws / merged_file).read_bytes() == (local.workspace / merged_file).read_bytes()

@@ -64,8 +64,8 @@ class Execution:
         return f"{self.executor} executor"
 
     def threads_per_job(self) -> int:
-        """``threads``, else OMP_NUM_THREADS, else this process's CPUs shared by the jobs."""
-        return self.threads or threads.requested() or threads.per_task(self.jobs)
+        """``threads``, else the default policy (``steph_cli.threads``) shared by the jobs."""
+        return self.threads or threads.default(self.jobs)
 
     @property
     def ray(self) -> bool:
@@ -109,12 +109,11 @@ def run(
     """Run ``tasks``: locally each task gets ``hooks`` (its own bars, e.g. training's); on Ray
     the ``tasks`` bar follows them. ``events`` sees every status change either way."""
     if not execution.ray:
-        n = execution.threads_per_job() if execution.pooled else execution.threads
-        crowded = threads.oversubscribed(n or torch.get_num_threads(), execution.jobs)
+        crowded = threads.oversubscribed(execution.threads_per_job(), execution.jobs)
         if crowded:
             hooks.warn(crowded)
     if not execution.ray and not execution.pooled:
-        with threads.torch_threads(execution.threads):
+        with threads.torch_threads(execution.threads_per_job()):
             return run_local(tasks, events, hooks=hooks)
     bar = task_bar(hooks, len(tasks))
 

@@ -11,6 +11,7 @@ import os
 import time
 from typing import Any
 
+from steph_cli import threads
 from steph_cli.errors import BadInputError, Fix
 from steph_cli.tasks.graph import (
     DONE,
@@ -64,9 +65,16 @@ class _Board:
 
 
 def _run(
-    fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], key: str, board: Any, *deps: Any
+    fn: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    key: str,
+    board: Any,
+    cpus: int,
+    *deps: Any,
 ) -> tuple[Any, float]:
-    """What runs on the worker: note the start, run the task, time it on the worker.
+    """What runs on the worker: note the start, run the task on as many torch threads as it
+    has CPUs (Ray's OMP_NUM_THREADS yields to one inherited from the driver), time it.
 
     ``deps`` are the dependencies' results, only waited on: Ray calls this once they exist.
     The note is sent without waiting for it: a task blocked in ``ray.get`` lends its CPU to
@@ -74,7 +82,9 @@ def _run(
     """
     board.start.remote(key)
     started = time.perf_counter()
-    return fn(*args, **kwargs), time.perf_counter() - started
+    with threads.torch_threads(cpus):
+        result = fn(*args, **kwargs)
+    return result, time.perf_counter() - started
 
 
 def run_ray(
@@ -114,7 +124,9 @@ def run_ray(
     refs: dict[str, Any] = {}
     for task in tasks:
         deps = [refs[d] for d in task.deps]
-        refs[task.key] = remote.remote(task.fn, task.args, task.kwargs, task.key, board, *deps)
+        refs[task.key] = remote.remote(
+            task.fn, task.args, task.kwargs, task.key, board, cpus_per_task, *deps
+        )
         events.on_status(report.outcomes[task.key])
     pending = {ref: key for key, ref in refs.items()}
     while pending:
