@@ -137,3 +137,10 @@ def test_a_study_runs_resumes_and_reports(trained: Cli, tmp_path: Path) -> None:
     assert (home / "scarcity.png").is_file() and (home / "scarcity.svg").is_file()
     assert json.loads((home / "report.json").read_text())["paired"] == report["paired"]
     assert (home / "rows.csv").read_text().count("\n") == len(rows) + 1
+
+
+@pytest.mark.parametrize("name", ["demo-study.toml", "demo-select.toml"])
+def test_the_shipped_study_files_load(name: str) -> None:
+    study = load_study(Path(__file__).resolve().parents[2] / "docs" / name)
+    assert study.targets == ["BLCA", "LUSC", "LUAD", "KIRC"]
+    assert study.arch.embed_dim == 256 and study.training.epochs == 20
