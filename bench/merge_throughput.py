@@ -8,6 +8,8 @@ For bags of N patches × 1536 dims and M source task vectors:
 - infer: one forward in eval mode;
 - gemm(2): the two N×D×E products DESIGN.md names — the expert's feat_proj and the
   hypernetwork's embedding — forward and weight-gradient, nothing else;
+- gemm(all): every matrix product of the step with nothing else — those two, the gated
+  attention's N×E×2A product, and their weight and input gradients — the floor of STEPH;
 - expert fwd: the expert's own forward, to show inference costs one embedding plus one
   expert forward whatever M is.
 
@@ -37,6 +39,18 @@ def gemm_two(n: int) -> float:
     w1 = torch.randn(E, D, requires_grad=True)
     w2 = torch.randn(E, D, requires_grad=True)
     return best_of(lambda: ((x @ w1.T).sum() + (x @ w2.T).sum()).backward())
+
+
+def gemm_all(n: int) -> float:
+    x = torch.randn(n, D)
+    w_p = torch.randn(E, D, requires_grad=True)
+    w_ab = torch.randn(2 * A, E, requires_grad=True)
+    u = torch.randn(E, D, requires_grad=True)
+
+    def run() -> None:
+        ((x @ w_p.T @ w_ab.T).sum() + (x @ u.T).sum()).backward()
+
+    return best_of(run)
 
 
 def make(m: int) -> StephNet:
@@ -88,6 +102,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, D={D} E={E} A={A}")
     print(
         f"{'N':>6} {'M':>3} {'train s/bag':>12} {'gemm(2)':>8} {'ratio':>6} "
+        f"{'gemm(all)':>10} {'ratio':>6} "
         f"{'infer s/bag':>12} {'expert fwd':>11} {'infer/expert':>13}"
     )
     expert = ABMIL(Architecture(D, E, A, T))
@@ -95,15 +110,17 @@ def main() -> None:
         bags = [torch.randn(n, D) for _ in range(args.bags)]
         for m in args.sources:
             model = make(m)
-            best = {"train": np.inf, "gemm": np.inf, "infer": np.inf, "expert": np.inf}
+            best = dict.fromkeys(["train", "gemm", "all", "infer", "expert"], np.inf)
             for _ in range(args.rounds):  # interleaved: machine noise slows both sides alike
                 best["train"] = min(best["train"], train_time(model, bags))
                 best["gemm"] = min(best["gemm"], gemm_two(n))
+                best["all"] = min(best["all"], gemm_all(n))
                 best["infer"] = min(best["infer"], infer_time(model, bags[0]))
                 best["expert"] = min(best["expert"], infer_time(expert, bags[0]))
             print(
                 f"{n:>6} {m:>3} {best['train']:>12.4f} {best['gemm']:>8.4f} "
-                f"{best['train'] / best['gemm']:>6.2f} {best['infer']:>12.4f} "
+                f"{best['train'] / best['gemm']:>6.2f} {best['all']:>10.4f} "
+                f"{best['train'] / best['all']:>6.2f} {best['infer']:>12.4f} "
                 f"{best['expert']:>11.4f} {best['infer'] / best['expert']:>13.2f}"
             )
 

@@ -23,39 +23,75 @@ ENCODER_KEYS = (
 __all__ = ["ABMIL", "ENCODER_KEYS", "Architecture", "encoder_keys"]
 
 
-class _Gate(torch.autograd.Function):
-    """mask ⊙ tanh(P_a) ⊙ sigmoid(P_b), with a backward written for few memory passes.
+class _Encoder(torch.autograd.Function):
+    """The whole MIL encoder of one bag — projection, gated attention, softmax, pooling — as
+    one autograd node with a hand-written backward.
 
-    On CPUs these [N, A] element-wise passes, not the matrix products, are what a plain
-    autograd graph spends its extra time on; here each gradient takes two in-place passes.
+    On CPUs the matrix products are at the BLAS floor; what a plain autograd graph adds is
+    element-wise passes over [N, E] and [N, A] tensors and per-op overhead. Here W_a and W_b
+    run as one [N, 2A] product, the bias adds and the pooling gradient ride on ``addmm``
+    (α ⊗ dz is the product's accumulator), ReLU and its gradient are in place, and the gate's
+    gradient takes two passes. Inputs are plain tensors, so merged weights (STEPH's, built
+    per bag) get their gradients the same way as an expert's parameters.
     """
 
     @staticmethod
-    def forward(ctx, pre_a, pre_b, mask):  # type: ignore[no-untyped-def, override]
-        t, s = torch.tanh(pre_a), torch.sigmoid(pre_b)
-        ts = t * s
-        ctx.save_for_backward(t, s, ts, mask)
-        return ts * mask if mask is not None else ts
+    def forward(ctx, bag, w_p, b_p, w_a, b_a, w_b, b_b, w_c, b_c, mask, scale):  # type: ignore[no-untyped-def, override]
+        w_ab = torch.cat([w_a, w_b])
+        h = torch.addmm(b_p, bag, w_p.t()).relu_()
+        pre = torch.addmm(torch.cat([b_a, b_b]), h, w_ab.t())
+        attn = w_a.shape[0]
+        t, s = pre[:, :attn].tanh_(), pre[:, attn:].sigmoid_()
+        gate = t * s
+        if mask is not None:
+            gate.mul_(mask)
+        alpha = torch.softmax(torch.mv(gate, w_c).mul_(scale).add_(b_c), dim=0)
+        ctx.scale = scale
+        ctx.save_for_backward(bag, w_p, w_ab, w_c, h, t, s, gate, mask, alpha)
+        return torch.mv(h.t(), alpha), alpha
 
     @staticmethod
-    def backward(ctx, grad):  # type: ignore[no-untyped-def, override]
-        t, s, ts, mask = ctx.saved_tensors
-        g = grad * mask if mask is not None else grad
-        d_a = g * s
+    def backward(ctx, d_z, d_alpha):  # type: ignore[no-untyped-def, override]
+        bag, w_p, w_ab, w_c, h, t, s, gate, mask, alpha = ctx.saved_tensors
+        d_alpha = torch.mv(h, d_z) if d_alpha is None else torch.addmv(d_alpha, h, d_z)
+        d_score = alpha * (d_alpha - torch.dot(alpha, d_alpha))
+        d_w_c, d_b_c = torch.mv(gate.t(), d_score).mul_(ctx.scale), d_score.sum().reshape(1)
+        d_gate = torch.outer(d_score, w_c * ctx.scale)
+        if mask is not None:
+            d_gate.mul_(mask)
+        d_pre = torch.empty(h.shape[0], 2 * t.shape[1], dtype=h.dtype, device=h.device)
+        attn = t.shape[1]
+        d_a = torch.mul(d_gate, s, out=d_pre[:, :attn])
         d_a.addcmul_(d_a, t * t, value=-1.0)  # g s (1 - t²)
-        d_b = g * ts
+        d_b = torch.mul(d_gate, t, out=d_pre[:, attn:]).mul_(s)
         d_b.addcmul_(d_b, s, value=-1.0)  # g t s (1 - s)
-        return d_a, d_b, None
+        d_w_ab, d_b_ab = d_pre.t() @ h, d_pre.sum(0)
+        d_h = torch.addmm(torch.outer(alpha, d_z), d_pre, w_ab).mul_(h > 0)
+        d_w_p, d_b_p = d_h.t() @ bag, d_h.sum(0)
+        d_bag = d_h @ w_p if ctx.needs_input_grad[0] else None
+        return (
+            d_bag,
+            d_w_p,
+            d_b_p,
+            d_w_ab[:attn],
+            d_b_ab[:attn],
+            d_w_ab[attn:],
+            d_b_ab[attn:],
+            d_w_c,
+            d_b_c,
+            None,
+            None,
+        )
 
 
 class GatedAttention(nn.Module):
     """s_n = w_c · (drop(tanh(W_a h_n + b_a)) ⊙ drop(sigmoid(W_b h_n + b_b))) + c.
 
-    Computed for speed, with the same distribution as the formula: the two independent
-    dropout masks (keep probability q = 1 − p each) are drawn as one mask on the gated
-    product with keep probability q², scaled by 1/q² — the product of two independent
-    Bernoulli(q) masks scaled by 1/q each is exactly that. The score is a matrix-vector
-    product (a K=1 matrix product is slow on CPUs).
+    The two independent dropout masks (keep probability q = 1 − p each) are drawn as one mask
+    on the gated product with keep probability q², scaled by 1/q² — the product of two
+    independent Bernoulli(q) masks scaled by 1/q each is exactly that, for one random draw.
+    The mask is boolean and the scale is applied to the [N] scores, not the [N, A] gate.
+    The module holds the parameters; ``ABMIL.embed`` computes with them.
     """
 
     def __init__(self, embed_dim: int, attn_dim: int, dropout: float) -> None:
@@ -65,15 +101,17 @@ class GatedAttention(nn.Module):
         self.c = nn.Linear(attn_dim, 1)
         self.dropout = dropout
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        pre_a, pre_b = self.a(h), self.b(h)
-        mask = None
-        if self.training and self.dropout > 0:
-            keep = (1.0 - self.dropout) ** 2
-            rand = torch.rand(pre_a.shape, dtype=pre_a.dtype, device=pre_a.device)
-            mask = torch.where(rand < keep, 1.0 / keep, 0.0).to(pre_a.dtype)
-        gate = _Gate.apply(pre_a, pre_b, mask)
-        return torch.mv(gate, self.c.weight[0]) + self.c.bias
+    @property
+    def keep(self) -> float:
+        """Probability that dropout keeps a gate entry (1 without dropout)."""
+        return (1.0 - self.dropout) ** 2 if self.training and self.dropout > 0 else 1.0
+
+    def mask(self, patches: int, like: torch.Tensor) -> torch.Tensor | None:
+        """The boolean dropout mask of a bag of ``patches`` in training, else None."""
+        if self.keep == 1.0:
+            return None
+        shape = (patches, self.a.out_features)
+        return torch.rand(shape, dtype=like.dtype, device=like.device) < self.keep
 
 
 class ABMIL(nn.Module):
@@ -86,9 +124,21 @@ class ABMIL(nn.Module):
 
     def embed(self, bag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Attention-pooled bag embedding z [E] and attention weights α [N] of a bag [N, D]."""
-        h = torch.relu(self.feat_proj(bag))
-        alpha = torch.softmax(self.attention_net(h), dim=0)
-        return torch.mv(h.t(), alpha), alpha
+        att = self.attention_net
+        z, alpha = _Encoder.apply(
+            bag,
+            self.feat_proj.weight,
+            self.feat_proj.bias,
+            att.a.weight,
+            att.a.bias,
+            att.b.weight,
+            att.b.bias,
+            att.c.weight[0],
+            att.c.bias,
+            att.mask(bag.shape[0], bag),
+            1.0 / att.keep,
+        )
+        return z, alpha
 
     def forward(self, bag: torch.Tensor) -> torch.Tensor:
         """Hazard logits [T] of one bag [N, D]."""
