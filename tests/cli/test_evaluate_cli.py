@@ -151,3 +151,25 @@ def test_predict_refuses_other_feature_dim(merged: Cli, tmp_path: Path) -> None:
     model = Workspace(merged.workspace).expert_file("AAA", 0)
     result = merged("predict", "--model", str(model), "--features", str(tmp_path / "x.h5"), code=2)
     assert "features have dimension 5 but" in result.stderr and "expects 8" in result.stderr
+
+
+def test_tables_fit_80_columns_with_every_name_whole(merged: Cli) -> None:
+    """A narrow terminal gets the compact layout: no line over 80 columns, one line per row,
+    model and patient names whole, the best value marked in plain text."""
+    narrow = {"COLUMNS": "80"}
+    text = merged("evaluate", "--target", "AAA", env=narrow).stdout
+    assert max(len(line) for line in text.splitlines()) <= 80
+    metrics = text.split("paired comparison")[0].splitlines()
+    rows = {line.split("│")[1].strip(): line for line in metrics if line.count("│") > 4}
+    assert {"expert", "steph", "task-arithmetic"} <= set(rows)
+    assert all(row.count("±") == 4 for name, row in rows.items() if name != "model")
+    assert "*" in text
+    ws = Workspace(merged.workspace)
+    files = sorted(ws.features_dir("BBB").glob("*.h5"))[:3]
+    args = ["predict", "--model", str(ws.expert_file("BBB", 2))]
+    for f in files:
+        args += ["--features", str(f)]
+    shown = merged(*args, env=narrow).stdout
+    assert max(len(line) for line in shown.splitlines()) <= 80
+    assert all(sum(f.stem in line for line in shown.splitlines()) == 1 for f in files)
+    assert "S(1y)" in shown

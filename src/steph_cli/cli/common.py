@@ -245,10 +245,20 @@ def cell(value: Any) -> Text | str:
     return "–" if value is None else escape(str(value))
 
 
+def _cell_width(value: Text | str) -> int:
+    return (value if isinstance(value, Text) else Text.from_markup(value)).cell_len
+
+
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    """Cells are wrapped, never cut with "…" (ids must stay whole); the first column names
+    the row (a patient, a model, a run) and is never wrapped either."""
+    cells = [[cell(v) for v in row] for row in rows]
     t = Table(title=title and escape(title), title_justify="left", header_style="bold")
-    for i, c in enumerate(columns):  # wrapped, never cut with "…": ids must stay whole
+    for i, c in enumerate(columns):
         t.add_column(escape(c), justify="left" if i == 0 else "right", overflow="fold")
-    for row in rows:
-        t.add_row(*(cell(v) for v in row))
+    if t.columns and cells:
+        t.columns[0].no_wrap = True
+        t.columns[0].min_width = max(_cell_width(row[0]) for row in cells if row)
+    for row in cells:
+        t.add_row(*row)
     return t

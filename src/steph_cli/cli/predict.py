@@ -67,7 +67,13 @@ def predict(
     out.print(
         table(
             f"predictions of {model.name}",
-            ["patient", "patches", "risk", *(f"S({d:g} d)" for d in days)],
+            ["patient", "patches", "risk", *(_horizon(d) for d in days)],
             rows,
         )
     )
+
+
+def _horizon(days: float) -> str:
+    """A column header for S(t): whole years as such (``S(5y)``), else days."""
+    years = days / 365
+    return f"S({years:g}y)" if years == round(years) else f"S({days:g}d)"

@@ -4,6 +4,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -65,10 +66,11 @@ DETAILS = (0, 1, 2)
 
 
 def _fit(build: Callable[[int], Table]) -> Table:
-    """The most detailed layout that fits the terminal's width (a pipe gets the full one)."""
+    """The most detailed layout whose natural width fits the terminal (measured unclamped:
+    rich would otherwise squeeze a wide table into the width by wrapping its cells)."""
     for detail in DETAILS:
         made = build(detail)
-        if out.measure(made).maximum <= out.width:
+        if Measurement.get(out, out.options.update_width(10_000), made).maximum <= out.width:
             return made
     return made
 
