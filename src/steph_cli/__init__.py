@@ -27,6 +27,7 @@ API = (
     "evaluate",
     "extract",
     "import_features",
+    "like_merge",
     "list_cohorts",
     "list_runs",
     "merge",

@@ -144,3 +144,37 @@ def test_the_shipped_study_files_load(name: str) -> None:
     study = load_study(Path(__file__).resolve().parents[2] / "docs" / name)
     assert study.targets == ["BLCA", "LUSC", "LUAD", "KIRC"]
     assert study.arch.embed_dim == 256 and study.training.epochs == 20
+
+
+def test_controls_are_an_axis_of_a_study(trained: Cli, tmp_path: Path) -> None:
+    study = """
+name = "c"
+targets = ["AAA"]
+folds = [0, 1]
+methods = ["expert", "ada"]
+controls = ["none", "budget"]
+[training]
+epochs = 1
+accumulate = 4
+[merging]
+epochs = 1
+accumulate = 4
+[architecture]
+embed_dim = 16
+attn_dim = 8
+"""
+    path = _file(tmp_path, study)
+    trained.json("study", "run", str(path))
+    report = trained.json("study", "report", str(path))
+    assert {r["model"] for r in report["rows"]} == {
+        "expert",
+        "ada",
+        "ada-control-none",
+        "ada-control-budget",
+    }
+    effect = {(p["model"], p["baseline"]): p for p in report["transfer"]}
+    assert set(effect) == {("ada", "ada-control-none"), ("ada", "ada-control-budget")}
+    assert all(p["pairs"] == 2 for p in effect.values())
+    bad = _file(tmp_path, study.replace('"none"', '"nothing"'))
+    refused = trained("study", "run", str(bad), code=2)
+    assert "control 'nothing'" in refused.stderr

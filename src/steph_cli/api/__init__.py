@@ -21,7 +21,7 @@ from steph_cli.api.cohorts import (
 from steph_cli.api.demo import Demo, demo
 from steph_cli.api.evaluate import Evaluation, evaluate
 from steph_cli.api.extract import ExtractReport, extract
-from steph_cli.api.merge import merge
+from steph_cli.api.merge import like_merge, merge
 from steph_cli.api.predict import predict
 from steph_cli.api.runs import (
     Reproduction,

@@ -1,7 +1,7 @@
 """k-fold test metrics of experts and merged models, fold means and paired comparisons."""
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from steph_cli import device as devices
@@ -10,7 +10,7 @@ from steph_cli.errors import BadInputError
 from steph_cli.evaluation import folds as lib
 from steph_cli.evaluation import record
 from steph_cli.evaluation.folds import FoldResult
-from steph_cli.evaluation.summary import Paired, Summary, compare, summarize
+from steph_cli.evaluation.summary import Paired, Summary, compare, summarize, transfer
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
 from steph_cli.models import provenance
@@ -26,11 +26,12 @@ class Evaluation:
     folds: list[FoldResult]
     summary: list[Summary]
     paired: list[Paired]
+    transfer: list[Paired] = field(default_factory=list)  # each merge − its controls
     run_dir: Path | None = None
 
     def to_json(self) -> dict[str, object]:
         """What ``steph evaluate --json`` prints and the run's metrics.json holds."""
-        return record.payload(self.folds, self.summary, self.paired)
+        return record.payload(self.folds, self.summary, self.paired, self.transfer)
 
     def write_csv(self, path: str | Path) -> Path:
         """One row per (target, model, fold, metric), with the reason where there is no value."""
@@ -135,7 +136,9 @@ def evaluate(
     for r in results:
         if r.skipped:
             hooks.note(f"{r.target}: {r.skipped}, skipped")
-    evaluation = Evaluation(results, summarize(results), compare(results, baseline))
+    evaluation = Evaluation(
+        results, summarize(results), compare(results, baseline), transfer(results)
+    )
     call = {
         "target": target,
         "model": model,

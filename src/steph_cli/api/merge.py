@@ -6,6 +6,7 @@ from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.errors import BadInputError, Fix, MissingArtefactError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
+from steph_cli.merging.controls import CONTROLS, KINDS, SOURCELESS
 from steph_cli.merging.methods.base import MethodParams
 from steph_cli.merging.pool import load_pool
 from steph_cli.merging.run import MergeResult
@@ -27,6 +28,7 @@ def plan(
     folds: str,
     source_fold: int,
     check_experts: bool = True,
+    control: str | None = None,
 ) -> list[jobs.Plan]:
     """(target, sources, fold) of every merge asked for; every refusal before any work.
 
@@ -43,10 +45,12 @@ def plan(
     for name in selection.cohorts(ws, target):
         names = selection.sources(ws, name, sources)
         plans.extend((name, names, k) for k in selection.folds(ws, name, fold, folds))
+    if control is not None and control not in KINDS:
+        raise BadInputError(f"control {control!r}: use {', '.join(CONTROLS)}")
     if check_experts:
-        needed = {(t, k) for t, _, k in plans} | {
-            (s, source_fold) for _, ss, _ in plans for s in ss
-        }
+        needed = {(t, k) for t, _, k in plans}
+        if control not in SOURCELESS:  # a permuted control copies the real ones' options
+            needed |= {(s, source_fold) for _, ss, _ in plans for s in ss}
         missing = sorted(f"{c} fold {k}" for c, k in needed if not ws.expert_file(c, k).is_file())
         if missing:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
@@ -55,7 +59,7 @@ def plan(
                 Fix.set("train_missing", "{} trains them first"),
             )
         for name, names, k in plans:
-            load_pool(ws, name, names, k, source_fold)
+            load_pool(ws, name, names, k, source_fold, None if control == "permuted" else control)
     return plans
 
 
@@ -76,6 +80,7 @@ def merge(
     device: str = "auto",
     hooks: Hooks = NO_HOOKS,
     label: str | None = None,
+    control: str | None = None,
 ) -> Report:
     """Merge each selected target fold's expert with the source experts (fold
     ``source_fold``): merged/TARGET/METHOD/fold{K}.safetensors.
@@ -87,12 +92,13 @@ def merge(
     this merge's schedule at the experts' learning rate) → task vectors → merges.
     ``results(MergeResult)`` are the merges; failures are reported in the returned outcomes,
     not raised. ``label`` names the output folder (merged/TARGET/LABEL/) instead of the
-    method, e.g. for a grid point.
+    method, e.g. for a grid point. ``control`` (permuted, none, self) makes the same merge
+    from null sources, into merged/TARGET/LABEL-control-KIND/ (``merging.controls``).
     """
     ws = workspace_of(workspace)
     chosen = methods.get(method)
     checked = chosen.params(params)
-    plans = plan(ws, target, sources, fold, folds, source_fold, check_experts=not train_missing)
+    plans = plan(ws, target, sources, fold, folds, source_fold, not train_missing, control)
     config = training.resolved(settings.resolve_seed(ws, training.seed))
     where = execution.device(device)
     # missing experts: this merge's schedule and seed, the experts' own learning rate
@@ -100,7 +106,17 @@ def merge(
         (replace(config, lr=TrainConfig().lr), ArchOptions()) if train_missing else None
     )
     tasks = jobs.merge_tasks(
-        ws, plans, chosen.name, checked, config, where, source_fold, force, expert_settings, label
+        ws,
+        plans,
+        chosen.name,
+        checked,
+        config,
+        where,
+        source_fold,
+        force,
+        expert_settings,
+        label,
+        control,
     )
     hooks.note(f"{chosen.name}: {len(plans)} merge(s) on {where} ({execution.describe()})")
     if execution.parallel:
@@ -116,3 +132,45 @@ def merge(
         for message in result.notes:
             hooks.warn(message)
     return report
+
+
+def like_merge(
+    workspace: WorkspaceLike = None,
+    cancer: str = "all",
+    method: str = "steph",
+    *,
+    fold: int | None = None,
+    folds: str = "all",
+    training: TrainConfig = TrainConfig(lr=MERGE_LR),
+    force: bool = False,
+    execution: Execution = Execution(),
+    device: str = "auto",
+    hooks: Hooks = NO_HOOKS,
+) -> Report:
+    """The matched-budget expert of a learned merge ``method``: the target's expert trained
+    further on its own training patients with the merge's optimiser settings and number of
+    updates (``training``: the merge's learning rate, epochs, accumulation), head and all —
+    what the merge's own training does, with no source. Written as
+    merged/NAME/METHOD-control-budget/, beside the merge it is compared with.
+    """
+    chosen = methods.get(method)
+    if not chosen.learned:
+        raise BadInputError(
+            f"{chosen.name} does not train, so there is no budget to match; use a learned "
+            f"method ({', '.join(m.name for m in methods.all_methods() if m.learned)})"
+        )
+    return merge(
+        workspace,
+        cancer,
+        "all",
+        "finetune",
+        fold=fold,
+        folds=folds,
+        training=training,
+        force=force,
+        execution=execution,
+        device=device,
+        hooks=hooks,
+        label=chosen.name,
+        control="budget",
+    )

@@ -431,7 +431,17 @@ def _train(ws: Workspace, call: dict[str, Any], device: torch.device, hooks: Hoo
     arch = call["architecture"]
     options = ArchOptions(arch["embed_dim"], arch["attn_dim"], arch["dropout"])
     config = TrainConfig(**call["training"])
-    result = train_expert(ws, call["cohort"], call["fold"], config, options, device, True, hooks)
+    result = train_expert(
+        ws,
+        call["cohort"],
+        call["fold"],
+        config,
+        options,
+        device,
+        True,
+        hooks,
+        permuted=call.get("permuted", False),
+    )
     return result.run_dir
 
 
@@ -451,6 +461,8 @@ def _merge(ws: Workspace, call: dict[str, Any], device: torch.device, hooks: Hoo
         call["source_fold"],
         force=True,
         hooks=hooks,
+        label=call.get("label"),
+        control=call.get("control"),
     )
     return result.run_dir
 

@@ -24,12 +24,12 @@ import numpy as np
 
 from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.api.evaluate import evaluate
-from steph_cli.api.merge import merge
+from steph_cli.api.merge import like_merge, merge
 from steph_cli.api.train import train
 from steph_cli.errors import BadInputError
 from steph_cli.evaluation.summary import StudyMean, StudyPair
 from steph_cli.hooks import NO_HOOKS, Hooks
-from steph_cli.merging import methods
+from steph_cli.merging import controls, methods
 from steph_cli.models import init as model_init
 from steph_cli.models.arch import ArchOptions
 from steph_cli.tasks.execution import Execution
@@ -65,6 +65,21 @@ class Study:
     arch: ArchOptions
     sizes: list[float]  # training patients kept: counts (> 1) or fractions (<= 1); 1.0 = all
     source_fold: int = 0
+    controls: list[str] = field(default_factory=list)  # merging.controls.KINDS
+
+    def control_labels(self) -> list[tuple[str, str]]:
+        """(real model, its control) of every control the study makes: each merge method's
+        null-source controls, and the budget control of the learned ones."""
+        out = []
+        for model in self.models:
+            if model.method == EXPERT:
+                continue
+            for kind in self.controls:
+                if kind != "budget":
+                    out.append((model.label, controls.label(model.label, kind)))
+                elif methods.get(model.method).learned:
+                    out.append((model.label, controls.label(model.method, kind)))
+        return out
 
 
 def _label(method: str, point: dict[str, object]) -> str:
@@ -131,6 +146,7 @@ def load_study(path: str | Path) -> Study:
         "architecture",
         "scarcity",
         "grid",
+        "controls",
     }
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -155,6 +171,12 @@ def load_study(path: str | Path) -> Study:
     if any(not s > 0 for s in sizes):
         raise BadInputError(f"study file {path}: training-set sizes must be positive, got {sizes}")
     folds = raw.get("folds", "all")
+    kinds = [str(k) for k in raw.get("controls", [])]
+    unknown_kinds = [k for k in kinds if k not in controls.KINDS]
+    if unknown_kinds:
+        raise BadInputError(
+            f"study file {path}: control {unknown_kinds[0]!r}; use {', '.join(controls.KINDS)}"
+        )
     return Study(
         name=validate_name(str(raw.get("name", path.stem)), "study name"),
         targets=raw.get("targets", "all"),
@@ -168,6 +190,7 @@ def load_study(path: str | Path) -> Study:
         arch=ArchOptions(**arch),
         sizes=sorted(set(sizes), key=lambda s: (s > 1, s)),
         source_fold=int(raw.get("source_fold", 0)),
+        controls=kinds,
     )
 
 
@@ -352,6 +375,31 @@ def run_study(
                     hooks=hooks,
                     label=model.label,
                 ).raise_failures()
+                for kind in study.controls:
+                    common: dict[str, Any] = {
+                        "folds": _folds(study),
+                        "training": config,
+                        "execution": execution,
+                        "device": device,
+                        "hooks": hooks,
+                    }
+                    if kind == "budget":
+                        if methods.get(model.method).learned:
+                            like_merge(
+                                cell.workspace, target, model.method, **common
+                            ).raise_failures()
+                        continue
+                    merge(
+                        cell.workspace,
+                        target,
+                        ",".join(c for c in _pool(ws, study) if c != target),
+                        model.method,
+                        params=model.params,
+                        source_fold=study.source_fold,
+                        label=model.label,
+                        control=kind,
+                        **common,
+                    ).raise_failures()
     return made
 
 
@@ -392,6 +440,7 @@ class StudyReport:
     rows: list[Row]
     summary: list[StudyMean]  # per size, cohort (and "mean"), model: over folds × seeds
     paired: list[StudyPair]  # per size, each model against the baseline
+    transfer: list[StudyPair] = field(default_factory=list)  # per size, merge − each control
     plot: Path | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -401,6 +450,7 @@ class StudyReport:
             "rows": [asdict(r) for r in self.rows],
             "summary": [asdict(m) for m in self.summary],
             "paired": [asdict(p) for p in self.paired],
+            "transfer": [asdict(p) for p in self.transfer],
             "plot": str(self.plot) if self.plot else None,
         }
 
@@ -421,7 +471,8 @@ def report_study(
     study = load_study(path)
     targets = _targets(ws, study)
     rows: list[Row] = []
-    labels = [m.label for m in study.models]
+    pairs = study.control_labels()
+    labels = [m.label for m in study.models] + sorted({c for _, c in pairs})
     for cell in cells(ws, study):
         if cell.target is None and not any(_full(s) for s in study.sizes):
             continue  # the full cell only lends its source experts to the scarce ones
@@ -451,8 +502,13 @@ def report_study(
             for r in result.folds
         )
     summary, paired = study_tables(rows, study.baseline)
+    transfer = [
+        pair
+        for real, control in pairs
+        for pair in study_tables([r for r in rows if r.model in (real, control)], control)[1]
+    ]
     home = ws.root / "studies" / study.name
-    report = StudyReport(study.name, study.baseline, rows, summary, paired)
+    report = StudyReport(study.name, study.baseline, rows, summary, paired, transfer)
     if plot:
         from steph_cli.evaluation.plots import scarcity_curve
 

@@ -249,16 +249,18 @@ def _cell_width(value: Text | str) -> int:
     return (value if isinstance(value, Text) else Text.from_markup(value)).cell_len
 
 
-def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    """Cells are wrapped, never cut with "…" (ids must stay whole); the first column names
-    the row (a patient, a model, a run) and is never wrapped either."""
+def table(
+    title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]], names: int = 1
+) -> Table:
+    """Cells are wrapped, never cut with "…" (ids must stay whole); the first ``names``
+    columns name the row (a patient, a model, a run) and are never wrapped either."""
     cells = [[cell(v) for v in row] for row in rows]
     t = Table(title=title and escape(title), title_justify="left", header_style="bold")
     for i, c in enumerate(columns):
         t.add_column(escape(c), justify="left" if i == 0 else "right", overflow="fold")
-    if t.columns and cells:
-        t.columns[0].no_wrap = True
-        t.columns[0].min_width = max(_cell_width(row[0]) for row in cells if row)
+    for i, column in enumerate(t.columns[:names]):
+        column.no_wrap = True
+        column.min_width = max((_cell_width(row[i]) for row in cells if len(row) > i), default=0)
     for row in cells:
         t.add_row(*row)
     return t

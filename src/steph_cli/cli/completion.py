@@ -75,3 +75,10 @@ def choices(*values: str) -> "Callable[[str], list[str]]":
 
 
 devices = choices("auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps")
+
+
+def learned_methods(incomplete: str) -> list[str]:
+    """``--like-merge``: the merge methods that train (and so have a budget to match)."""
+    from steph_cli.merging import methods
+
+    return [m.name for m in methods.all_methods() if m.learned and m.name.startswith(incomplete)]

@@ -86,4 +86,4 @@ def evaluate(
     if state.json:
         emit_json(evaluation.to_json())
         return
-    render.evaluation(evaluation.summary, evaluation.paired)
+    render.evaluation(evaluation.summary, evaluation.paired, evaluation.transfer)

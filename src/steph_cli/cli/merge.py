@@ -9,6 +9,7 @@ from steph_cli.cli import options as opt
 from steph_cli.cli.common import State, command, emit_json
 from steph_cli.cli.progress import RichHooks
 from steph_cli.merging import methods
+from steph_cli.merging.controls import CONTROLS
 from steph_cli.training.config import MERGE_LR
 
 MERGE_PANEL = "Merging"
@@ -16,7 +17,8 @@ EPILOG = (
     "Examples:\n\n"
     "steph merge --target LUSC --sources all\n\n"
     "steph merge --target LUSC --sources BLCA,HNSC --method ties --density 0.3\n\n"
-    "steph merge --target all --method task-arithmetic --gamma 0.5 --folds 0,1"
+    "steph merge --target all --method task-arithmetic --gamma 0.5 --folds 0,1\n\n"
+    "steph merge --target LUSC --control permuted   # does STEPH transfer, or only train?"
 )
 
 
@@ -63,6 +65,18 @@ def merge(
     alpha_u: opt.AlphaU = 0.5,
     val_fraction: opt.ValFraction = 0.0,
     select: opt.Select = "last",
+    control: Annotated[
+        str | None,
+        typer.Option(
+            help="Make the same merge from null sources, as METHOD-control-KIND: permuted "
+            "(each source's expert retrained on permuted labels), none (no source: the "
+            "target's own task vector), self (copies of the target). evaluate reports real − "
+            "control.",
+            autocompletion=completion.choices(*CONTROLS),
+            rich_help_panel=MERGE_PANEL,
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Redo merges that already exist.", metavar="")
     ] = False,
@@ -128,6 +142,7 @@ def merge(
             execution=execution,
             device=state.device,
             hooks=hooks,
+            control=control,
         )
     results = report.results(MergeResult)
     trained = report.results(ExpertResult)  # with --train-missing

@@ -1,6 +1,6 @@
 """Tables more than one command prints: task reports, evaluation tables, the workspace status."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from steph_cli.api.status import Freshness
     from steph_cli.api.study import StudyReport
     from steph_cli.errors import Fix
-    from steph_cli.evaluation.summary import Paired, StudyMean, Summary
+    from steph_cli.evaluation.summary import Paired, StudyMean, StudyPair, Summary
     from steph_cli.merging.run import MergeResult
     from steph_cli.tasks.execution import Execution
     from steph_cli.tasks.graph import Report
@@ -47,13 +47,19 @@ def failure(what: str, why: str, fix: "Fix | None") -> None:
     err.print(f"[red]failed:[/] {escape(what)}: {escape(text)}", soft_wrap=True)
 
 
-def evaluation(summaries: list["Summary"], tests: list["Paired"]) -> None:
-    """Models side by side (one target) or cohort × model (several), then paired tests."""
+def evaluation(
+    summaries: list["Summary"], tests: list["Paired"], transfer: "Sequence[Paired]" = ()
+) -> None:
+    """Models side by side (one target) or cohort × model (several), then paired tests
+    against the baseline, then each merge against its controls (the transfer effect)."""
     targets = sorted({s.target for s in summaries})
     if len(targets) == 1:
         out.print(_fit(lambda detail: model_table(targets[0], summaries, detail)))
     else:
         out.print(_fit(lambda detail: cohort_table(summaries, detail)))
+    if transfer:
+        title = "transfer effect: merge − control over (cohort, fold) pairs, Harrell's C"
+        out.print(paired_table(transfer, title, "control"))
     if tests:
         out.print(paired_table(tests))
         if any(t.p_value is None and t.reason for t in tests):
@@ -143,7 +149,11 @@ def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
     )
 
 
-def paired_table(tests: list["Paired"]) -> Table:
+def paired_table(
+    tests: "Sequence[Paired]",
+    title: str = "paired comparison over (cohort, fold) pairs, Harrell's C (Wilcoxon signed-rank)",
+    against: str = "vs",
+) -> Table:
     rows = [
         [
             t.model,
@@ -155,11 +165,7 @@ def paired_table(tests: list["Paired"]) -> Table:
         ]
         for t in tests
     ]
-    return table(
-        "paired comparison over (cohort, fold) pairs, Harrell's C (Wilcoxon signed-rank)",
-        ["model", "vs", "pairs", "mean Δ", "wins", "p"],
-        rows,
-    )
+    return table(title, ["model", against, "pairs", "mean Δ", "wins", "p"], rows, names=2)
 
 
 def _counts(*kinds: "Freshness") -> str:
@@ -264,7 +270,7 @@ def merges(results: list["MergeResult"]) -> None:
             ]
         )
     columns = ["target", "fold", "method", "test C-index", "expert", "Δ", "s", "ms/bag"]
-    out.print(table("merged vs. target expert (Harrell's C, test split)", columns, rows))
+    out.print(table("merged vs. target expert (Harrell's C, test split)", columns, rows, 3))
     stats: dict[str, dict[str, list[float]]] = {}
     for r in results:
         for source, values in r.source_stats.items():
@@ -289,6 +295,14 @@ def study(report: "StudyReport") -> None:
         lines = [[m, *(_mean_sd(means.get((t, m))) for t in targets)] for m in models]
         title = f"{report.study}, {_size(size)}: Harrell's C, mean ± sd over folds × seeds"
         out.print(table(title, ["model", *targets], lines))
+    title = "paired over (cohort, seed, fold): Wilcoxon signed-rank, Holm-adjusted per size"
+    out.print(_study_pairs(report.paired, title, "vs"))
+    if report.transfer:
+        title = "transfer effect: merge − control over (cohort, seed, fold), Wilcoxon signed-rank"
+        out.print(_study_pairs(report.transfer, title, "control"))
+
+
+def _study_pairs(pairs: "Sequence[StudyPair]", title: str, against: str) -> Table:
     rows: list[list[object]] = [
         [
             p.model,
@@ -300,11 +314,10 @@ def study(report: "StudyReport") -> None:
             None if p.p_value is None else f"{p.p_value:.3g}",
             None if p.p_holm is None else f"{p.p_holm:.3g}",
         ]
-        for p in report.paired
+        for p in pairs
     ]
-    columns = ["model", "vs", "size", "pairs", "mean Δ", "W/T/L", "p", "p (Holm)"]
-    title = "paired over (cohort, seed, fold): Wilcoxon signed-rank, Holm-adjusted per size"
-    out.print(table(title, columns, rows))
+    columns = ["model", against, "size", "pairs", "mean Δ", "W/T/L", "p", "p (Holm)"]
+    return table(title, columns, rows, names=2)
 
 
 def _size(size: float) -> str:

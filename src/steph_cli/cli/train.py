@@ -1,6 +1,6 @@
 """``steph train``: cancer-specific ABMIL experts from the workspace's shared initialisation."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,7 @@ EPILOG = examples(
     "steph train --cancer all --folds 0,1 --epochs 10",
     "steph train --cancer LUSC --val-fraction 0.2 --select best",
     "steph train --cancer LUSC --with all   # the pooled baseline",
+    "steph train --cancer LUSC --like-merge steph   # STEPH's matched-budget control",
 )
 
 
@@ -30,7 +31,14 @@ def train(
     fold: opt.Fold = None,
     folds: opt.Folds = "all",
     epochs: opt.Epochs = 20,
-    lr: opt.Lr = 1e-4,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            help="Peak learning rate \\[default: 1e-4; with --like-merge the merge's 1e-3].",
+            rich_help_panel=opt.TRAIN_PANEL,
+            show_default=False,
+        ),
+    ] = None,
     weight_decay: opt.WeightDecay = 1e-5,
     accumulate: opt.Accumulate = 16,
     warmup_epochs: opt.WarmupEpochs = 1,
@@ -80,6 +88,18 @@ def train(
             show_default=False,
         ),
     ] = None,
+    like_merge: Annotated[
+        str | None,
+        typer.Option(
+            "--like-merge",
+            help="Matched-budget control of a learned merge: the expert trained further on its "
+            "own training patients with that merge's learning rate, epochs and accumulation, "
+            "head and all (merged/NAME/METHOD-control-budget/); evaluate reports merge − it.",
+            autocompletion=completion.learned_methods,
+            metavar="METHOD",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Retrain experts that already exist.", metavar="")
     ] = False,
@@ -100,10 +120,12 @@ def train(
     from steph_cli.merging.run import MergeResult
     from steph_cli.models.arch import ArchOptions
     from steph_cli.tasks.execution import Execution
-    from steph_cli.training.config import TrainConfig
+    from steph_cli.training.config import MERGE_LR, TrainConfig
     from steph_cli.training.expert import ExpertResult
 
-    if with_ is not None:
+    if with_ is not None and like_merge is not None:
+        raise typer.BadParameter("give --with or --like-merge, not both", param_hint="--with")
+    if with_ is not None or like_merge is not None:
         given = [
             o
             for o, v in [
@@ -117,13 +139,13 @@ def train(
         ]
         if given:
             raise typer.BadParameter(
-                f"{given[0]} goes with experts; a pooled model has the workspace's architecture "
-                "and bins",
-                param_hint="--with",
+                f"{given[0]} goes with new experts; this model has the workspace's "
+                "architecture and bins",
+                param_hint="--with" if with_ is not None else "--like-merge",
             )
     config = TrainConfig(
         epochs,
-        lr,
+        lr if lr is not None else (MERGE_LR if like_merge else TrainConfig().lr),
         weight_decay,
         accumulate,
         warmup_epochs,
@@ -133,21 +155,22 @@ def train(
         select,
     )
     execution = Execution(executor, ray_address, cpus_per_task, jobs, threads)
-    if with_ is not None:
+    if with_ is not None or like_merge is not None:
+        common: dict[str, Any] = {
+            "fold": fold,
+            "folds": folds,
+            "training": config,
+            "force": force,
+            "execution": execution,
+            "device": state.device,
+        }
         with RichHooks(state) as hooks:
-            report = api.merge(
-                state.ws,
-                cancer,
-                with_,
-                "pooled",
-                fold=fold,
-                folds=folds,
-                training=config,
-                force=force,
-                execution=execution,
-                device=state.device,
-                hooks=hooks,
-            )
+            if like_merge is not None:
+                report = api.like_merge(state.ws, cancer, like_merge, hooks=hooks, **common)
+            else:
+                report = api.merge(
+                    state.ws, cancer, with_ or "all", "pooled", hooks=hooks, **common
+                )
         if state.json:
             emit_json([r.to_json() for r in report.results(MergeResult)])
         else:

@@ -25,12 +25,16 @@ def fold_dict(r: FoldResult) -> dict[str, object]:
 
 
 def payload(
-    results: list[FoldResult], summaries: list[Summary], tests: list[Paired]
+    results: list[FoldResult],
+    summaries: list[Summary],
+    tests: list[Paired],
+    transfer: list[Paired],
 ) -> dict[str, object]:
     return {
         "folds": [fold_dict(r) for r in results],
         "summary": [asdict(s) for s in summaries],
         "paired": [asdict(t) for t in tests],
+        "transfer": [asdict(t) for t in transfer],
     }
 
 

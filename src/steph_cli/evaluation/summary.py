@@ -9,6 +9,7 @@ import numpy as np
 from scipy.stats import wilcoxon
 
 from steph_cli.evaluation.folds import METRICS, FoldResult
+from steph_cli.merging import controls
 
 
 class StudyRow(Protocol):
@@ -104,6 +105,15 @@ def paired(
 def compare(results: list[FoldResult], baseline: str) -> list[Paired]:
     """Every other model of ``results`` against ``baseline``."""
     return [paired(results, m, baseline) for m in sorted({r.model for r in results} - {baseline})]
+
+
+def transfer(results: list[FoldResult]) -> list[Paired]:
+    """Each real merge against each of its controls evaluated with it (``merging.controls``):
+    real − control per (cohort, fold), the transfer effect."""
+    models = {r.model for r in results}
+    return [
+        paired(results, real, m) for m in sorted(models) if (real := controls.real_of(m)) in models
+    ]
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:

@@ -5,7 +5,7 @@ Everything is checked before any heavy work: experts must descend from this work
 against the same θ_init.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import torch
@@ -71,14 +71,33 @@ def load_init(ws: Workspace) -> tuple[io.ModelFile, str]:
     return io.read(ws.init_file, kind="init"), file_sha256(ws.init_file)
 
 
-def load_expert(ws: Workspace, cohort: str, fold: int, arch: Architecture, init_sha: str) -> Member:
-    path = ws.expert_file(cohort, fold)
+def load_expert(
+    ws: Workspace,
+    cohort: str,
+    fold: int,
+    arch: Architecture,
+    init_sha: str,
+    control: bool = False,
+) -> Member:
+    """A real expert, or (``control``) its permuted-label control. Each is refused where the
+    other is expected, so a null source can never pass for a real one."""
+    path = ws.control_expert_file(cohort, fold) if control else ws.expert_file(cohort, fold)
     if not path.is_file():
         raise MissingArtefactError(
-            f"no expert for {cohort} fold {fold} ({path})",
-            Fix.run("train", cancer=cohort, fold=fold),
+            f"no {'control ' if control else ''}expert for {cohort} fold {fold} ({path})",
+            Fix.run("merge", "build it with {}", control="permuted")
+            if control
+            else Fix.run("train", cancer=cohort, fold=fold),
         )
     model = io.read(path, kind="expert")
+    kind = model.meta.get("control")
+    if control and kind != "permuted":
+        raise IncompatibleModelError(f"{path} is not a permuted-label control expert")
+    if not control and kind is not None:
+        raise IncompatibleModelError(
+            f"{path} is a control expert (trained on {kind} labels), never a real source; "
+            f"control experts live in {ws.control_expert_file(cohort, fold).parent.parent}"
+        )
     if model.meta.get("init_sha256") != init_sha:
         raise IncompatibleModelError(
             f"{path} descends from init {model.meta.get('init_sha256', 'unknown')[:12]}… but this "
@@ -103,11 +122,28 @@ def check_sources(target: str, sources: list[str]) -> list[str]:
     return sources
 
 
-def load_pool(ws: Workspace, target: str, sources: list[str], fold: int, source_fold: int) -> Pool:
+def load_pool(
+    ws: Workspace,
+    target: str,
+    sources: list[str],
+    fold: int,
+    source_fold: int,
+    control: str | None = None,
+) -> Pool:
+    """The pool of a merge, or of its ``control`` (see ``merging.controls``): the sources'
+    permuted-label experts, one zero task vector (``none``), or copies of the target."""
     check_sources(target, sources)
     init, init_sha = load_init(ws)
     arch = init.arch
     target_member = load_expert(ws, target, fold, arch, init_sha)
-    members = [load_expert(ws, s, source_fold, arch, init_sha) for s in sources]
+    if control == "none":
+        members = [Member("none", source_fold, init_sha, init.tensors)]
+    elif control in ("self", "budget"):
+        members = [
+            replace(target_member, cohort=f"{target}-self{i + 1}") for i in range(len(sources))
+        ]
+    else:
+        permuted = control == "permuted"
+        members = [load_expert(ws, s, source_fold, arch, init_sha, permuted) for s in sources]
     layout = Layout.of(init.tensors, encoder_keys(init.tensors))
     return Pool(arch, init.tensors, init_sha, layout, target_member, members)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from steph_cli.hooks import NO_HOOKS, Hooks
-from steph_cli.merging import methods
+from steph_cli.merging import controls, methods
 from steph_cli.merging.methods.base import Context, MethodParams
 from steph_cli.merging.pool import load_pool
 from steph_cli.models import io, provenance
@@ -90,22 +90,27 @@ def merge(
     force: bool = False,
     hooks: Hooks = NO_HOOKS,
     label: str | None = None,
+    control: str | None = None,
 ) -> MergeResult:
     """Merge ``target``'s fold-``fold`` expert with the ``sources`` experts (a task), into
-    merged/TARGET/LABEL/ (``label``: the method's name unless given, e.g. a grid point's)."""
+    merged/TARGET/LABEL/ (``label``: the method's name unless given, e.g. a grid point's).
+    ``control`` (``merging.controls``) merges null sources instead, into LABEL-control-KIND."""
     method = methods.get(method_name)
     chosen = method.params(params)
     config = config.resolved(resolve_seed(ws, config.seed))
-    pool = load_pool(ws, target, sources, fold, source_fold)  # validates before any work
+    pool = load_pool(ws, target, sources, fold, source_fold, control)  # before any work
     name = label or method.name
+    if control is not None:
+        name = controls.label(name, control)
     path = ws.merged_file(target, name, fold)
     options = {
         "method": method.name,
         "params": chosen.as_dict(),
         "training": config.as_dict() if method.learned else None,
         "time_bins": fold_data.workspace_bins(ws).as_dict(),
+        **({"control": control} if control else {}),
     }
-    keys = provenance.merged_inputs(ws, target, fold, pool.names, source_fold)
+    keys = provenance.merged_inputs(ws, target, fold, sources, source_fold, control)
     made_from = provenance.now(ws, keys, options)
     if provenance.reuse(ws, path, made_from, force):
         return _existing(ws, path, target, name, fold)
@@ -114,7 +119,7 @@ def merge(
     run = Run.start(ws, "merge", f"{target}-{name}-fold{fold}")
     call = {
         "target": target,
-        "sources": pool.names,
+        "sources": list(sources),
         "method": method.name,
         "fold": fold,
         "params": chosen.as_dict(),
@@ -122,6 +127,7 @@ def merge(
         "source_fold": source_fold,
         "device": str(device),
         "label": label,
+        "control": control,
     }
     run.write("config.json", call)
     merged = method.merge(pool, chosen, Context(ws, data, config, run, hooks))
@@ -144,6 +150,7 @@ def merge(
         "test_metrics": {"harrell_cindex": cindex.value, "reason": cindex.reason},
         "source_stats": merged.source_stats,
         "fingerprint": made_from.to_json(),
+        **({"control": control} if control else {}),
     }
     if method.learned:
         meta["training_config"] = config.as_dict()

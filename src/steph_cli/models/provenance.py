@@ -108,14 +108,26 @@ def vector_inputs(ws: Workspace, cohort: str, fold: int) -> list[str]:
 
 
 def merged_inputs(
-    ws: Workspace, target: str, fold: int, sources: Iterable[str], source_fold: int
+    ws: Workspace,
+    target: str,
+    fold: int,
+    sources: Iterable[str],
+    source_fold: int,
+    control: str | None = None,
 ) -> list[str]:
     """A merge is made from the target fold's data (it trains on its train patients and
-    records its test C-index), the target's expert of that fold and the sources' experts."""
+    records its test C-index), the target's expert of that fold and the sources' experts —
+    for a control, their permuted-label experts, or none (``none`` and ``self``)."""
+    if control is None:
+        files = [ws.expert_file(s, source_fold) for s in sources]
+    elif control == "permuted":
+        files = [ws.control_expert_file(s, source_fold) for s in sources]
+    else:  # none, self, budget: the target alone
+        files = []
     return [
         *expert_inputs(ws, target, fold),
         relative(ws, ws.expert_file(target, fold)),
-        *(relative(ws, ws.expert_file(s, source_fold)) for s in sources),
+        *(relative(ws, f) for f in files),
     ]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from steph_cli.merging import controls
 from steph_cli.merging.methods.base import MethodParams
 from steph_cli.merging.run import merge
 from steph_cli.merging.vectors import write_vector
@@ -17,7 +18,7 @@ from steph_cli.models.arch import ArchOptions
 from steph_cli.slides.extract import EncoderRef, ExtractOptions, extract_job
 from steph_cli.tasks.graph import Task
 from steph_cli.training.config import TrainConfig
-from steph_cli.training.expert import train_expert
+from steph_cli.training.expert import train_control, train_expert
 from steph_cli.workspace.paths import Workspace
 
 # (target, sources, fold) of one merge
@@ -30,6 +31,10 @@ def train_key(cohort: str, fold: int) -> str:
 
 def vector_key(cohort: str, fold: int) -> str:
     return f"vector {cohort} fold {fold}"
+
+
+def control_key(cohort: str, fold: int) -> str:
+    return f"control {cohort} fold {fold}"
 
 
 def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> None:
@@ -75,13 +80,14 @@ def merge_tasks(
     force: bool,
     train_missing: tuple[TrainConfig, ArchOptions] | None = None,
     label: str | None = None,
+    control: str | None = None,
 ) -> list[Task]:
-    """experts (only missing ones, with ``train_missing``) → vectors → merges."""
-    needed: dict[tuple[str, int], None] = {}
-    for target, sources, k in plans:
-        needed[(target, k)] = None
-        for s in sources:
-            needed[(s, source_fold)] = None
+    """experts (only missing ones, with ``train_missing``) → vectors → merges; a ``permuted``
+    control trains each source's permuted-label expert (after its real one) instead of
+    using its vector, and ``none``/``self`` controls need the target's expert alone."""
+    targets = {(target, k): None for target, _, k in plans}
+    sources = {(s, source_fold): None for _, names, _ in plans for s in names}
+    needed = targets | ({} if control in controls.SOURCELESS else sources)
     tasks: list[Task] = []
     trained = set()
     for c, k in needed:
@@ -91,14 +97,26 @@ def merge_tasks(
                 Task(train_key(c, k), train_expert, (ws, c, k, expert_config, arch, device, False))
             )
             trained.add((c, k))
-    for c, k in needed:
-        expert = (train_key(c, k),) if (c, k) in trained else ()
-        tasks.append(Task(vector_key(c, k), write_vector, (ws, c, k), expert))
-    for target, sources, k in plans:
-        deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in sources))
-        args = (ws, target, sources, method, k, params, config, device, source_fold, force)
-        name = label or method
-        tasks.append(Task(f"merge {target} {name} fold {k}", merge, args, deps, {"label": label}))
+
+    def after(c: str, k: int) -> tuple[str, ...]:
+        return (train_key(c, k),) if (c, k) in trained else ()
+
+    for c, k in targets | ({} if control else sources):
+        tasks.append(Task(vector_key(c, k), write_vector, (ws, c, k), after(c, k)))
+    if control == "permuted":
+        for c, k in sources:
+            tasks.append(Task(control_key(c, k), train_control, (ws, c, k, device), after(c, k)))
+    for target, names, k in plans:
+        if control is None:
+            deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in names))
+        elif control == "permuted":
+            deps = (vector_key(target, k), *(control_key(s, source_fold) for s in names))
+        else:
+            deps = (vector_key(target, k),)
+        args = (ws, target, names, method, k, params, config, device, source_fold, force)
+        name = controls.label(label or method, control) if control else label or method
+        kwargs = {"label": label, "control": control}
+        tasks.append(Task(f"merge {target} {name} fold {k}", merge, args, deps, kwargs))
     return tasks
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from steph_cli.errors import IncompatibleModelError
+from steph_cli.errors import Fix, IncompatibleModelError, MissingArtefactError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.models import init as model_init
 from steph_cli.models import io, provenance
@@ -54,14 +54,22 @@ def _summary_meta(result: ExpertResult) -> dict[str, object]:
 
 
 def fingerprint(
-    ws: Workspace, cohort: str, fold: int, config: TrainConfig, arch: Architecture, bins: TimeBins
+    ws: Workspace,
+    cohort: str,
+    fold: int,
+    config: TrainConfig,
+    arch: Architecture,
+    bins: TimeBins,
+    permuted: bool = False,
 ) -> provenance.Fingerprint:
     """What the expert of ``cohort``/``fold`` would be made from now with these options."""
-    options = {
+    options: dict[str, object] = {
         "training": config.as_dict(),
         "architecture": json.loads(arch.to_json()),
         "time_bins": bins.as_dict(),
     }
+    if permuted:
+        options["control"] = "permuted"
     return provenance.now(ws, provenance.expert_inputs(ws, cohort, fold), options)
 
 
@@ -74,31 +82,35 @@ def train_expert(
     device: torch.device,
     force: bool = False,
     hooks: Hooks = NO_HOOKS,
+    permuted: bool = False,
 ) -> ExpertResult:
     """Train the expert of ``cohort``/``fold`` (a task: module-level, plain arguments).
 
     An existing expert made from the same inputs and options is kept (skipped); one made
-    from others is refused, naming what changed, unless ``force``.
+    from others is refused, naming what changed, unless ``force``. ``permuted``: the control
+    expert, trained on the training patients' survival labels permuted among them.
     """
     config = config.resolved(settings.resolve_seed(ws, config.seed))
-    out_path = ws.expert_file(cohort, fold)
+    out_path = ws.control_expert_file(cohort, fold) if permuted else ws.expert_file(cohort, fold)
     bins = fold_data.workspace_bins(ws)
     dim = settings.load(ws).feature_dim
     if dim is not None and out_path.is_file():
         arch = model_init.architecture(ws, dim, bins.count, arch_options)
-        expected = fingerprint(ws, cohort, fold, config, arch, bins)
+        expected = fingerprint(ws, cohort, fold, config, arch, bins, permuted)
         if provenance.reuse(ws, out_path, expected, force):
             return ExpertResult(
                 cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
             )
     data = fold_data.load(ws, cohort, fold, device, config)
+    if permuted:
+        data = data.permuted(config.run_seed)
     arch = model_init.architecture(ws, data.store.dim, data.bins.count, arch_options)
     created = not ws.init_file.is_file()
     init, init_sha = model_init.ensure(ws, arch, settings.load(ws).seed)
-    made_from = fingerprint(ws, cohort, fold, config, arch, data.bins)
+    made_from = fingerprint(ws, cohort, fold, config, arch, data.bins, permuted)
 
     started = time.time()
-    run = Run.start(ws, "train", f"{cohort}-fold{fold}")
+    run = Run.start(ws, "train", f"{cohort}-fold{fold}" + ("-control-permuted" if permuted else ""))
     model = ABMIL(arch)
     model.load_state_dict(init.tensors)
     model.to(device).train()
@@ -109,6 +121,7 @@ def train_expert(
         "training": config.as_dict(),
         "architecture": json.loads(arch.to_json()),
         "device": str(device),
+        "permuted": permuted,
     }
     run.write("config.json", call)
     history = data.fit(
@@ -145,6 +158,7 @@ def train_expert(
         training_config=config.as_dict(),
         test_metrics=_summary_meta(result),
         fingerprint=made_from.to_json(),
+        **({"control": "permuted"} if permuted else {}),
     )
     run.write(
         "metrics.json",
@@ -163,6 +177,28 @@ def train_expert(
     inputs = {k: v for k, v in made_from.inputs.items() if k not in outputs}
     run.manifest(call, inputs, outputs, config.run_seed)
     return replace(result, seconds=time.time() - started)
+
+
+def train_control(
+    ws: Workspace,
+    cohort: str,
+    fold: int,
+    device: torch.device,
+    force: bool = False,
+    hooks: Hooks = NO_HOOKS,
+) -> ExpertResult:
+    """The permuted-label control of ``cohort``'s fold-``fold`` expert (a task): trained with
+    the real expert's recorded options, so that only the labels differ."""
+    real = ws.expert_file(cohort, fold)
+    if not real.is_file():
+        raise MissingArtefactError(
+            f"the permuted control of {cohort} fold {fold} copies its expert's options, and "
+            f"there is no expert yet ({real})",
+            Fix.run("train", cancer=cohort, fold=fold),
+        )
+    recorded = io.read(real, kind="expert").json("training_config")
+    config = TrainConfig(**recorded)  # type: ignore[arg-type]
+    return train_expert(ws, cohort, fold, config, ArchOptions(), device, force, hooks, True)
 
 
 def check_bins(ws: Workspace, count: int | None, max_days: float | None) -> TimeBins:

@@ -6,7 +6,7 @@ the survival loss and the test metric are the same code for every model.
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -54,6 +54,19 @@ class FoldData:
     bins: TimeBins
     device: torch.device
     val: Labels | None = None  # training patients held out to choose the epoch; never test
+
+    def permuted(self, seed: int) -> "FoldData":
+        """This fold with the training patients' (time, event) pairs permuted among them,
+        from ``seed`` and the fold: the same bags and event rate, no link between a bag and
+        its outcome. Validation and test patients keep their labels."""
+        order = np.random.default_rng([seed, self.fold, 104729]).permutation(len(self.train))
+        train = Labels(
+            self.train.patients,
+            self.train.times[order],
+            self.train.events[order],
+            self.train.slides,
+        )
+        return replace(self, train=train)
 
     def step(self, forward: Forward, alpha_u: float) -> StepFn:
         """The loss of training bag ``i``: NLL of METHOD §2 plus the model's extra terms."""

@@ -99,6 +99,17 @@ class Workspace:
     def expert_file(self, cohort: str, fold: int) -> Path:
         return self.root / "experts" / validate_name(cohort) / f"fold{int(fold)}.safetensors"
 
+    def control_expert_file(self, cohort: str, fold: int) -> Path:
+        """An expert trained on permuted labels (a null source for ``merge --control``): in
+        its own folder, so that nothing looking for real experts ever finds it."""
+        return (
+            self.root
+            / "controls"
+            / "permuted"
+            / validate_name(cohort)
+            / f"fold{int(fold)}.safetensors"
+        )
+
     def vector_file(self, cohort: str, fold: int) -> Path:
         return self.root / "vectors" / validate_name(cohort) / f"fold{int(fold)}.safetensors"
 
