@@ -129,3 +129,9 @@ def test_control_names_round_trip() -> None:
         assert controls.real_of(controls.label("steph-top_k-2", kind)) == "steph-top_k-2"
     assert controls.real_of("steph") is None
     assert controls.real_of("steph-control-other") is None
+
+
+def test_null_sources_are_refused_for_a_method_that_reads_patients(trained: Cli) -> None:
+    refused = trained("merge", "--target", "AAA", "--method", "pooled", "--control", "none", code=2)
+    assert "trains on the sources' patients, not their experts" in refused.stderr
+    assert not (trained.workspace / "merged").exists()

@@ -98,6 +98,11 @@ def merge(
     ws = workspace_of(workspace)
     chosen = methods.get(method)
     checked = chosen.params(params)
+    if control in CONTROLS and not chosen.uses_experts:
+        raise BadInputError(
+            f"{chosen.name} trains on the sources' patients, not their experts, so null-source "
+            "controls do not apply; its matched-budget control does (train --like-merge)"
+        )
     plans = plan(ws, target, sources, fold, folds, source_fold, not train_missing, control)
     config = training.resolved(settings.resolve_seed(ws, training.seed))
     where = execution.device(device)

@@ -74,10 +74,11 @@ class Study:
         for model in self.models:
             if model.method == EXPERT:
                 continue
+            method = methods.get(model.method)
             for kind in self.controls:
-                if kind != "budget":
+                if kind != "budget" and method.uses_experts:
                     out.append((model.label, controls.label(model.label, kind)))
-                elif methods.get(model.method).learned:
+                elif kind == "budget" and method.learned:
                     out.append((model.label, controls.label(model.method, kind)))
         return out
 
@@ -383,8 +384,11 @@ def run_study(
                         "device": device,
                         "hooks": hooks,
                     }
+                    method = methods.get(model.method)
+                    if kind != "budget" and not method.uses_experts:
+                        continue
                     if kind == "budget":
-                        if methods.get(model.method).learned:
+                        if method.learned:
                             like_merge(
                                 cell.workspace, target, model.method, **common
                             ).raise_failures()

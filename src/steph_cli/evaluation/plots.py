@@ -112,7 +112,10 @@ def scarcity_curve(rows: Sequence[StudyRow], path: Path, title: str) -> Path:
     sizes = sorted({r.size for r in rows})
     models = sorted({r.model for r in rows}, key=lambda m: (m != "expert", m))
     fig, ax = plt.subplots(figsize=(7.5, 4), layout="constrained")
-    for model in models:
+    # A colour and a marker per model (tab10 alone repeats after ten); the baseline expert in
+    # black and dashed, so that every other line reads against it.
+    colours, markers = plt.get_cmap("tab20").colors, "osD^vP*Xph<>"
+    for i, model in enumerate(models):
         xs, ys, errs = [], [], []
         for size in sizes:
             got = [
@@ -125,7 +128,12 @@ def scarcity_curve(rows: Sequence[StudyRow], path: Path, title: str) -> Path:
                 errs.append(
                     float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
                 )
-        ax.errorbar(xs, ys, yerr=errs, marker="o", capsize=3, label=model)
+        style = (
+            {"color": "black", "ls": "--", "marker": "o"}
+            if model == "expert"
+            else {"color": colours[(2 * i) % 20 + (i // 10) % 2], "marker": markers[i % 12]}
+        )
+        ax.errorbar(xs, ys, yerr=errs, capsize=3, label=model, **style)
     ax.set_xlabel("target training patients per fold")
     ax.set_ylabel("Harrell's C (test folds; mean ± s.e.m.)")
     ax.set_title(f"{title}: C-index against training-set size")

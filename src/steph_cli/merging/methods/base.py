@@ -119,6 +119,8 @@ class MergeMethod(ABC):
     summary: ClassVar[str]
     Params: ClassVar[type[MethodParams]] = MethodParams
     learned: ClassVar[bool] = False  # trains, with the training options
+    # reads the sources' experts (not their patients), so null sources are a control of it
+    uses_experts: ClassVar[bool] = True
 
     def params(self, values: MethodParams | dict[str, object] | None = None) -> Any:
         """This method's parameters from an instance, or from a dict of the ones given (the

@@ -18,6 +18,7 @@ class Pooled(MergeMethod):
     name = "pooled"
     summary = "one model trained jointly on the target's and the sources' training patients"
     learned = True
+    uses_experts = False  # trains on the sources' patients: null experts change nothing
 
     def merge(self, pool: Pool, params: MethodParams, ctx: Context) -> Merged:
         from steph_cli.merging.learned import fit_merged
