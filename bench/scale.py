@@ -1,16 +1,19 @@
-"""Wall time of ``steph train --cancer all --folds all`` with the local executor vs Ray.
+"""Wall time of ``steph train --cancer all --folds all``: one process, ``--jobs`` processes on
+this machine, and Ray.
 
-Builds the demo workspace (``steph demo --data-only``: 7 cohorts × 3 folds = 21 experts),
-copies it, and times the real CLI as a subprocess on each copy: ``--executor local`` (one
-expert after another, torch using every core, then with ``OMP_NUM_THREADS=1``) and
-``--executor ray`` (a local Ray started by the command, one single-threaded task per expert
-and core). Ray's start-up is inside the Ray
-figure. Then the per-task overhead of Ray: N tasks that do nothing, through the same
-executors, (Ray − local) / N, with Ray already running.
+Builds the demo workspace (``steph demo --data-only``), copies it, and times the real CLI as
+a subprocess on each copy: one process with every usable thread, one process with one
+thread, ``--jobs N`` (N = the usable CPUs, one thread each) and ``--executor ray`` (a local
+Ray started by the command, one single-threaded task per expert and core; start-up inside
+the figure). Experts of the parallel runs are compared byte for byte with the one-thread
+run. From the one-thread run's per-expert seconds it projects the wall time of ``--jobs``
+on more cores (longest-task-first scheduling plus the measured process start-up). Then the
+per-task overhead of Ray: N tasks that do nothing, (Ray − local) / N, with Ray running.
 Usage: python bench/scale.py [--epochs 5] [--noop 200]
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -27,16 +30,30 @@ def noop() -> None:
     return None
 
 
-def steph(*args: str, threads: int | None = None) -> float:
+def steph(*args: str, threads: int | None = None) -> tuple[float, str]:
     env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
     start = time.perf_counter()
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "steph_cli", "--quiet", *args],
         check=True,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         env=env,
     )
-    return time.perf_counter() - start
+    return time.perf_counter() - start, done.stdout
+
+
+def makespan(seconds: list[float], workers: int) -> float:
+    """Longest-task-first on ``workers`` processes: the wall time of a --jobs run."""
+    loads = [0.0] * workers
+    for s in sorted(seconds, reverse=True):
+        loads[loads.index(min(loads))] += s
+    return max(loads)
+
+
+def same_experts(a: Path, b: Path) -> bool:
+    files = sorted((a / "experts").rglob("*.safetensors"))
+    return bool(files) and all(f.read_bytes() == (b / f.relative_to(a)).read_bytes() for f in files)
 
 
 def main() -> None:
@@ -46,20 +63,25 @@ def main() -> None:
     parser.add_argument("--cancers", type=int, default=7, help="demo cohorts (3 folds each)")
     parser.add_argument("--patients", type=int, default=90, help="demo patients per cohort")
     args = parser.parse_args()
+    from steph_cli.threads import available_cpus
+
+    cpus = available_cpus()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "base"
         size = ["--cancers", str(args.cancers), "--patients", str(args.patients)]
         steph("--workspace", str(base), "demo", "--data-only", *size)
-        for name in ("local", "local1", "ray"):
+        names = ("local", "local1", "jobs", "ray")
+        for name in names:
             shutil.copytree(base, Path(tmp) / name, symlinks=True)
         train = ["train", "--cancer", "all", "--folds", "all", "--epochs", str(args.epochs)]
-        t_local = steph("--workspace", str(Path(tmp) / "local"), *train)
-        t_local1 = steph("--workspace", str(Path(tmp) / "local1"), *train, threads=1)
-        t_ray = steph("--workspace", str(Path(tmp) / "ray"), *train, "--executor", "ray")
-        same = all(
-            a.read_bytes() == (Path(tmp) / "ray" / a.relative_to(Path(tmp) / "local1")).read_bytes()
-            for a in (Path(tmp) / "local1" / "experts").rglob("*.safetensors")
-        )
+        ws = {name: ["--workspace", str(Path(tmp) / name)] for name in names}
+        t_local, _ = steph(*ws["local"], *train, "--threads", str(cpus))
+        t_local1, shown = steph(*ws["local1"], *train, "--threads", "1", "--json")
+        t_jobs, _ = steph(*ws["jobs"], *train, "--jobs", str(cpus), "--threads", "1")
+        t_ray, _ = steph(*ws["ray"], *train, "--executor", "ray")
+        per_task = [e["seconds"] for e in json.loads(shown)]
+        same_jobs = same_experts(Path(tmp) / "local1", Path(tmp) / "jobs")
+        same_ray = same_experts(Path(tmp) / "local1", Path(tmp) / "ray")
     tasks = [Task(f"noop {i}", noop) for i in range(args.noop)]
     start = time.perf_counter()
     connect(None)
@@ -71,18 +93,29 @@ def main() -> None:
     start = time.perf_counter()
     run_ray(tasks)
     t_noop_ray = time.perf_counter() - start
-    cores = os.cpu_count()
-    experts = 3 * args.cancers
+    experts = len(per_task)
+    startup = max(t_jobs - makespan(per_task, cpus), 0.0)
+    print(f"train --cancer all --folds all ({experts} experts, {args.epochs} epochs), {cpus} CPUs")
+    print(f"  one process, {cpus} threads   {t_local:7.1f} s")
+    print(f"  one process, 1 thread     {t_local1:7.1f} s")
     print(
-        f"train --cancer all --folds all ({experts} experts, {args.epochs} epochs) on {cores} cores"
+        f"  --jobs {cpus}, 1 thread each   {t_jobs:7.1f} s   speed-up {t_local / t_jobs:.2f} "
+        f"({cpus} threads), {t_local1 / t_jobs:.2f} (1 thread); experts identical to the "
+        f"1-thread run: {same_jobs}"
     )
-    print(f"  local executor, {cores} threads {t_local:7.1f} s")
-    print(f"  local executor, 1 thread  {t_local1:7.1f} s")
     print(
-        f"  ray executor, 1 CPU/task  {t_ray:7.1f} s   speed-up vs local: "
-        f"{t_local / t_ray:.2f} ({cores} threads), {t_local1 / t_ray:.2f} (1 thread)"
+        f"  ray, 1 CPU per task       {t_ray:7.1f} s   speed-up {t_local / t_ray:.2f} "
+        f"({cpus} threads), {t_local1 / t_ray:.2f} (1 thread); identical: {same_ray}"
     )
-    print(f"  experts byte-identical, ray vs local with 1 thread: {same}")
+    print(
+        f"  per expert {min(per_task):.2f}–{max(per_task):.2f} s (1 thread); --jobs start-up "
+        f"{startup:.1f} s; projected --jobs wall time: "
+        + ", ".join(
+            f"{n} cores {makespan(per_task, n) + startup:.1f} s "
+            f"({t_local1 / (makespan(per_task, n) + startup):.1f}×)"
+            for n in (2, 4, 8, 16)
+        )
+    )
     print(
         f"Ray start-up {t_init:.2f} s; per-task overhead "
         f"{(t_noop_ray - t_noop_local) / args.noop * 1e3:.1f} ms "

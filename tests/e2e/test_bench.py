@@ -31,6 +31,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             ["--sizes", "64", "--sources", "2", "--rounds", "1", "--dim", "16"],
             "routing",
         ),
+        ("merge_memory.py", ["--sources", "2", "--size", "64", "--steps", "1"], "added"),
         ("threads.py", ["--sizes", "32", "--rounds", "1", "--seconds", "0.05"], "thr busy"),
         (
             "scale.py",
