@@ -34,6 +34,15 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
         ("merge_memory.py", ["--sources", "2", "--size", "64", "--steps", "1"], "added"),
         ("threads.py", ["--sizes", "32", "--rounds", "1", "--seconds", "0.05"], "thr busy"),
         (
+            "gpu.py",
+            [
+                *("--sizes", "64", "--group", "2", "--rounds", "1", "--dim", "16"),
+                *("--embed", "8", "--attn", "4", "--tiles", "2"),
+                *("--encoder", "vit_tiny_patch16_224"),
+            ],
+            "bags/s",
+        ),
+        (
             "scale.py",
             ["--epochs", "1", "--noop", "4", "--cancers", "2", "--patients", "16"],
             "per-task overhead",

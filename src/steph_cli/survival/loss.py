@@ -18,7 +18,14 @@ EPS = 1e-7
 def nll_loss(
     logits: torch.Tensor, bins: torch.Tensor, events: torch.Tensor, alpha_u: float = 0.5
 ) -> torch.Tensor:
-    """Mean NLL over the batch.
+    """Mean NLL over the batch (see :func:`nll_losses`)."""
+    return nll_losses(logits, bins, events, alpha_u).mean()
+
+
+def nll_losses(
+    logits: torch.Tensor, bins: torch.Tensor, events: torch.Tensor, alpha_u: float = 0.5
+) -> torch.Tensor:
+    """NLL of each sample [B].
 
     Parameters
     ----------
@@ -35,5 +42,4 @@ def nll_loss(
     log_h_y = torch.log(torch.clamp(hazards.gather(1, y), min=EPS)).squeeze(1)
     uncensored = -e * (log_s_y + log_h_y)
     censored = -(1 - e) * log_s_next
-    loss = (1 - alpha_u) * (uncensored + censored) + alpha_u * uncensored
-    return loss.mean()
+    return (1 - alpha_u) * (uncensored + censored) + alpha_u * uncensored

@@ -17,10 +17,10 @@ from steph_cli.errors import BadInputError, Fix, RunFailedError
 from steph_cli.hooks import Hooks
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
-from steph_cli.survival.loss import nll_loss
+from steph_cli.survival.loss import nll_loss, nll_losses
 from steph_cli.survival.metrics import Metric, harrell_cindex
 from steph_cli.training.config import TrainConfig
-from steph_cli.training.loop import StepFn, fit
+from steph_cli.training.loop import GroupFn, StepFn, fit
 from steph_cli.workspace import bags, cohorts, settings
 from steph_cli.workspace.labels import Labels
 from steph_cli.workspace.paths import Workspace
@@ -29,6 +29,8 @@ from steph_cli.workspace.splits import read_fold
 
 # A model's forward for training: bag -> (hazard logits [T], extra loss or None, terms to log)
 Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]]
+# Several bags at once -> hazard logits [B, T] (``models.packed``)
+PackedForward = Callable[[list[torch.Tensor]], torch.Tensor]
 
 
 def workspace_bins(ws: Workspace) -> TimeBins:
@@ -82,6 +84,18 @@ class FoldData:
 
         return step
 
+    def group_step(self, packed: "PackedForward", alpha_u: float) -> GroupFn:
+        """The losses of a group of training bags, run as one packed batch."""
+        y = torch.as_tensor(self.bins.index(self.train.times), device=self.device)
+        e = torch.as_tensor(self.train.events, device=self.device)
+
+        def group(items: list[int]) -> torch.Tensor:
+            bags = [self.store.tensor(self.train.patients[i], self.device) for i in items]
+            chosen = torch.as_tensor(items, device=self.device)
+            return nll_losses(packed(bags), y[chosen], e[chosen], alpha_u)
+
+        return group
+
     def fit(
         self,
         model: nn.Module,
@@ -92,6 +106,7 @@ class FoldData:
         hooks: Hooks,
         label: str,
         annotate: Callable[[dict[str, float]], dict[str, float]] | None = None,
+        packed: "PackedForward | None" = None,
     ) -> list[dict[str, float]]:
         """Train ``model`` on this fold's train bags with the shared loop.
 
@@ -100,7 +115,8 @@ class FoldData:
         ``config.select == "best"`` the epoch with the best validation C-index is kept (the
         first of equals), else the last. One log line per epoch (train loss, validation
         C-index; ``annotate`` may add to or check the record first) and the ``train`` bar of
-        ``hooks``. The model is left in eval mode.
+        ``hooks``. The model is left in eval mode. ``packed`` (a forward of several bags)
+        runs each accumulation group as one batch: the same gradients, for accelerators.
         """
         best: tuple[float, int, dict[str, torch.Tensor]] | None = None
 
@@ -129,6 +145,7 @@ class FoldData:
             item_name=lambda i: f"patient {self.train.patients[i]}",
             on_step=lambda: hooks.advance("train"),
             on_epoch=on_epoch,
+            group_step=None if packed is None else self.group_step(packed, config.alpha_u),
         )
         if config.select == "best":
             if best is None:

@@ -19,6 +19,8 @@ from steph_cli.training.config import TrainConfig
 __all__ = ["StepFn", "TrainConfig", "fit", "lr_factor", "param_groups"]
 
 StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
+# A group step maps a group of items to each item's loss [len(group)], in one forward.
+GroupFn = Callable[[list[int]], torch.Tensor]
 
 
 def param_groups(
@@ -48,8 +50,13 @@ def fit(
     item_name: Callable[[int], str] = str,
     on_step: Callable[[], None] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    group_step: GroupFn | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``named_params`` with ``step``; return per-epoch means of the loss and its terms."""
+    """Train ``named_params`` with ``step``; return per-epoch means of the loss and its terms.
+
+    With ``group_step`` each accumulation group is one forward and one backward of the mean
+    of its losses — the gradient of the bag-by-bag path, for packed batches on accelerators.
+    """
     if n_items < 1:
         raise RunFailedError("no training bags")
     per_epoch = math.ceil(n_items / config.accumulate)
@@ -66,18 +73,24 @@ def fit(
             sums: dict[str, float] = {}
             for start in range(0, n_items, config.accumulate):
                 group = order[start : start + config.accumulate]
-                for i in group:
-                    loss, terms = step(i)
-                    if not torch.isfinite(loss):
-                        raise RunFailedError(
-                            f"loss is {loss.item()} at epoch {epoch + 1} on the bag of "
-                            f"{item_name(i)}; check its features or lower --lr"
-                        )
-                    (loss / len(group)).backward()
-                    for key, value in {"loss": loss.item(), **terms}.items():
-                        sums[key] = sums.get(key, 0.0) + value
+                if group_step is not None:
+                    losses = group_step(group)
+                    for i, loss in zip(group, losses.tolist(), strict=True):
+                        _check(loss, epoch, item_name(i))
+                    losses.mean().backward()
+                    sums["loss"] = sums.get("loss", 0.0) + float(losses.detach().sum())
                     if on_step:
-                        on_step()
+                        for _ in group:
+                            on_step()
+                else:
+                    for i in group:
+                        loss, terms = step(i)
+                        _check(loss.item(), epoch, item_name(i))
+                        (loss / len(group)).backward()
+                        for key, value in {"loss": loss.item(), **terms}.items():
+                            sums[key] = sums.get(key, 0.0) + value
+                        if on_step:
+                            on_step()
                 optimiser.step()
                 optimiser.zero_grad(set_to_none=True)
                 schedule.step()
@@ -86,3 +99,11 @@ def fit(
             if on_epoch:
                 on_epoch(record)
     return history
+
+
+def _check(loss: float, epoch: int, item: str) -> None:
+    if not math.isfinite(loss):
+        raise RunFailedError(
+            f"loss is {loss} at epoch {epoch + 1} on the bag of {item}; check its features or "
+            "lower --lr"
+        )
