@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from steph_cli.hooks import NO_HOOKS
+from steph_cli.merging import steph_training
+from steph_cli.merging.methods.steph import StephParams
 from steph_cli.models.abmil import ABMIL, Architecture
+from steph_cli.models.merged import build_steph
 from steph_cli.models.packed import abmil_packed
 from steph_cli.training import fold as fold_data
 from steph_cli.training.config import TrainConfig
@@ -30,8 +33,8 @@ def test_packed_groups_train_the_same_weights(trained: Cli) -> None:
         def one(bag: torch.Tensor, m: ABMIL = model) -> tuple:
             return m(bag.double()), None, {}
 
-        def many(bags: list[torch.Tensor], m: ABMIL = model) -> torch.Tensor:
-            return abmil_packed(m, [b.double() for b in bags])
+        def many(bags: list[torch.Tensor], m: ABMIL = model) -> tuple:
+            return abmil_packed(m, [b.double() for b in bags]), None, {}
 
         history = data.fit(
             model.train(),
@@ -57,4 +60,59 @@ def test_experts_pack_their_groups_on_accelerators_only() -> None:
     forward = packed_forward(model, torch.device("cuda"))  # a device object; nothing runs there
     assert forward is not None
     bags = [torch.randn(n, 6) for n in (3, 9)]
-    torch.testing.assert_close(forward(bags), torch.stack([model(b) for b in bags]))
+    logits, extra, terms = forward(bags)
+    assert extra is None and terms == {}
+    torch.testing.assert_close(logits, torch.stack([model(b) for b in bags]))
+
+
+@pytest.mark.parametrize("lambda_mode", ["hyper", "source"])
+def test_packed_steph_groups_train_the_same_merge(trained: Cli, lambda_mode: str) -> None:
+    ws = Workspace(trained.workspace)
+    config = TrainConfig(epochs=2, accumulate=4, seed=0, lr=1e-3)
+    data = fold_data.load(ws, "AAA", 0, torch.device("cpu"), config)
+    arch = Architecture(data.store.dim, 8, 6, data.bins.count, dropout=0.0)
+
+    def state(seed: int) -> dict[str, torch.Tensor]:
+        torch.manual_seed(seed)
+        return {k: v.double() for k, v in ABMIL(arch).state_dict().items()}
+
+    init, names = state(0), ["BBB", "CCC", "DDD"]
+    params = StephParams(top_k=2, beta_w=0.1, lambda_mode=lambda_mode)
+    results = {}
+    for packed in (False, True):
+        net = build_steph(
+            arch,
+            "encoder",
+            init,
+            state(1),
+            [state(2 + i) for i in range(3)],
+            init,
+            2,
+            "softplus",
+            0,
+            lambda_mode=lambda_mode,
+        ).double()
+        for module in net.modules():  # the hypernetwork's dropout draws per bag
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+        start = {k: v.clone() for k, v in net.state_dict().items()}
+        one, many = steph_training.forwards(net, names, params)
+        assert many is not None
+        history = data.fit(
+            net.train(),
+            list(net.trainable()),
+            lambda bag, f=one: f(bag.double()),
+            config,
+            Run.start(ws, "merge", f"packed-{packed}-{lambda_mode}"),
+            NO_HOOKS,
+            "AAA",
+            packed=(lambda bags, f=many: f([b.double() for b in bags])) if packed else None,
+        )
+        results[packed] = (net.state_dict(), history)
+    (per_bag, history), (grouped, grouped_history) = results[False], results[True]
+    assert set(history[-1]) == set(grouped_history[-1]) >= {"nll", "balance", "w:BBB"}
+    for record, other in zip(history, grouped_history, strict=True):
+        assert other == pytest.approx(record, rel=1e-9, abs=1e-12)
+    for key, value in per_bag.items():
+        torch.testing.assert_close(grouped[key], value, rtol=1e-9, atol=1e-12)
+    assert not torch.equal(per_bag["weight_head.3.bias"], start["weight_head.3.bias"])

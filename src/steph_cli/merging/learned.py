@@ -8,7 +8,7 @@ from torch import nn
 from steph_cli.merging.methods.base import Context, LearnedParams, Merged
 from steph_cli.merging.pool import Pool
 from steph_cli.models.merged import ScalarMerge
-from steph_cli.training.fold import FoldData, Forward
+from steph_cli.training.fold import FoldData, Forward, PackedForward
 
 
 def fit_merged(
@@ -18,9 +18,10 @@ def fit_merged(
     label: str,
     annotate: Callable[[dict[str, float]], dict[str, float]] | None = None,
     data: FoldData | None = None,
+    packed: PackedForward | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model``'s parameters that require gradients on ``data`` (default: the target
-    fold's); it is left in eval mode on the fold's device."""
+    fold's); it is left in eval mode on the fold's device. ``packed``: as ``FoldData.fit``."""
     model.to(ctx.data.device).train()
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     return (data or ctx.data).fit(
@@ -32,6 +33,7 @@ def fit_merged(
         ctx.hooks,
         f"{label} fold {ctx.data.fold}",
         annotate=annotate,
+        packed=packed,
     )
 
 

@@ -7,7 +7,9 @@ from steph_cli.merging.learned import fit_merged
 from steph_cli.merging.methods.base import Context, Merged
 from steph_cli.merging.methods.steph import StephParams
 from steph_cli.merging.pool import Pool
-from steph_cli.models.merged import build_steph
+from steph_cli.models.merged import StephNet, build_steph
+from steph_cli.models.packed import packable, steph_mixing, steph_packed
+from steph_cli.training.fold import Forward, PackedForward, packs
 
 # An epoch whose mean Σ_{i∈K} w_i is below this has collapsed: the merge adds under 1% of one
 # task vector to θ_init (by default the weights start summing to 1; exact zeros only happen
@@ -18,12 +20,51 @@ COLLAPSE_BELOW = 0.01
 def regularisers(
     w: torch.Tensor, lam: torch.Tensor, top: torch.Tensor, k: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(z-loss + load balance on w, mean λ² over the selected) for one bag.
+    """(z-loss + load balance on w, mean λ² over the selected) per bag (w, λ: [..., M], top:
+    [..., k]).
 
     z-loss (logsumexp_i w_i)² plus Σ_i w_i d_i with d_i = 1/k for the selected i, else 0.
     """
-    balance = torch.logsumexp(w, dim=0) ** 2 + w[top].sum() / k
-    return balance, (lam[top] ** 2).mean()
+    balance = torch.logsumexp(w, dim=-1) ** 2 + w.gather(-1, top).sum(-1) / k
+    return balance, (lam.gather(-1, top) ** 2).mean(-1)
+
+
+def forwards(
+    model: StephNet, names: list[str], params: StephParams
+) -> tuple[Forward, PackedForward | None]:
+    """The training forwards of ``model``, per bag and packed (None where the packed forward
+    does not cover the model's scope): logits, the regularisers as extra loss, and the
+    weights, shares and selections to log."""
+
+    def losses(
+        w: torch.Tensor, lam: torch.Tensor, top: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Each bag's extra loss [B] and the terms to log summed over the B bags."""
+        balance, shares = regularisers(w, lam, top, model.k)
+        selected = torch.zeros_like(w).scatter(1, top, 1.0)
+        terms = {
+            "balance": balance.sum().item(),
+            "lambda_l2": shares.sum().item(),
+            "selected_w": w.gather(1, top).sum().item(),
+        }
+        for key, values in (("w", w), ("lambda", lam), ("selected", selected)):
+            sums = values.detach().sum(0).tolist()
+            terms |= {f"{key}:{name}": v for name, v in zip(names, sums, strict=True)}
+        return params.beta_w * balance + params.beta_lambda * shares, terms
+
+    def forward(bag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        w, lam, top = model.mixing(bag)
+        logits = model.run(model.encoder(w, lam, top), bag)
+        extra, terms = losses(w[None], lam[None], top[None])
+        return logits, extra[0], terms
+
+    def forward_group(
+        bags: list[torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        mixing = steph_mixing(model, bags)
+        return (steph_packed(model, bags, mixing), *losses(*mixing))
+
+    return forward, forward_group if packable(model) else None
 
 
 def train_steph(pool: Pool, params: StephParams, ctx: Context) -> Merged:
@@ -43,25 +84,7 @@ def train_steph(pool: Pool, params: StephParams, ctx: Context) -> Merged:
         lambda_value=0.5 if params.lambda_value is None else params.lambda_value,
     )
     names = pool.names
-    eye = torch.eye(len(names), device=ctx.data.device)
-
-    def forward(bag: torch.Tensor):  # type: ignore[no-untyped-def]
-        w, lam, top = model.mixing(bag)
-        logits = model.run(model.encoder(w, lam, top), bag)
-        balance, shares = regularisers(w, lam, top, model.k)
-        extra = params.beta_w * balance + params.beta_lambda * shares
-        selected = eye[top].sum(0)
-        terms = {
-            "balance": balance.item(),
-            "lambda_l2": shares.item(),
-            "selected_w": w[top].sum().item(),
-        }
-        for i, name in enumerate(names):
-            terms[f"w:{name}"] = w[i].item()
-            terms[f"lambda:{name}"] = lam[i].item()
-            terms[f"selected:{name}"] = selected[i].item()
-        return logits, extra, terms
-
+    forward, forward_group = forwards(model, names, params)
     collapsed: list[int] = []
 
     def check_collapse(record: dict[str, float]) -> dict[str, float]:
@@ -69,7 +92,14 @@ def train_steph(pool: Pool, params: StephParams, ctx: Context) -> Merged:
             collapsed.append(int(record["epoch"]))
         return record
 
-    history = fit_merged(model, forward, ctx, f"{pool.target.cohort} steph", check_collapse)
+    history = fit_merged(
+        model,
+        forward,
+        ctx,
+        f"{pool.target.cohort} steph",
+        check_collapse,
+        packed=forward_group if packs(ctx.data.device) else None,
+    )
     last = history[-1]
     stats = {
         n: {

@@ -72,29 +72,45 @@ def encoder_batched(
     return torch.bmm(alpha[:, None, :], h).squeeze(1)
 
 
-def steph_packed(net: StephNet, bags: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Hazard logits [B, T] of ``bags`` through a STEPH model, each bag with its own merged
-    encoder. Only the paper's scope (the MIL encoder merged, the model's own head)."""
-    if net.merged_head or net.fixed_layout.keys:
-        raise ValueError("packed STEPH needs the encoder scope; use the per-bag forward")
+def packable(net: StephNet) -> bool:
+    """Whether ``steph_packed`` covers this model: the paper's scope (the MIL encoder merged,
+    the model's own head)."""
+    return not net.merged_head and not net.fixed_layout.keys
+
+
+def steph_mixing(
+    net: StephNet, bags: Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(w [B, M], λ [B, M], top-k indices [B, k]) of every bag: ``StephNet.mixing`` in one
+    pass."""
     x = torch.cat(list(bags))
     seg, lengths = segments(bags)
-    count = len(bags)
     emb = torch.relu(net.embed(x))
-    phi = torch.zeros(count, emb.shape[1], dtype=emb.dtype, device=emb.device)
+    phi = torch.zeros(len(bags), emb.shape[1], dtype=emb.dtype, device=emb.device)
     phi = phi.index_add(0, seg, emb) / lengths[:, None]
-    w = net.act(net.weight_head(phi))  # [B, M]
+    w = net.act(net.weight_head(phi))
     if net.lambda_mode == "hyper":
         lam = 1.0 / (1.0 + torch.relu(net.ratio_head(phi)))
     elif net.lambda_mode == "source":
         lam = (1.0 / (1.0 + torch.relu(net.ratios))).expand_as(w)
     else:
         lam = torch.full_like(w, net.lambda_value)
-    top = w.topk(net.k, dim=1).indices
+    return w, lam, w.topk(net.k, dim=1).indices
+
+
+def steph_packed(
+    net: StephNet,
+    bags: Sequence[torch.Tensor],
+    mixing: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Hazard logits [B, T] of ``bags`` through a STEPH model, each bag with its own merged
+    encoder (``mixing``: ``steph_mixing``'s result, when the caller needs it too)."""
+    if not packable(net):
+        raise ValueError("packed STEPH needs the encoder scope; use the per-bag forward")
+    w, lam, top = mixing or steph_mixing(net, bags)
     m = w.shape[1]
-    coef = torch.zeros(count, 2 * m, dtype=w.dtype, device=w.device)
+    coef = torch.zeros(len(bags), 2 * m, dtype=w.dtype, device=w.device)
     coef = coef.scatter(1, top, w.gather(1, top)).scatter(1, top + m, (w * lam).gather(1, top))
     merged = net.layout.unflatten(net.base + coef @ net.rows)  # [B, ...] per parameter
-    att = net.body.attention_net
-    z = encoder_batched(merged, bags, att.keep, net.training)
+    z = encoder_batched(merged, bags, net.body.attention_net.keep, net.training)
     return net.head(z)

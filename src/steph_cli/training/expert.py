@@ -3,7 +3,6 @@
 import json
 import time
 from dataclasses import dataclass, field, replace
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -76,10 +75,10 @@ def fingerprint(
 
 
 def packed_forward(model: ABMIL, device: torch.device) -> fold_data.PackedForward | None:
-    """One batch per accumulation group on accelerators, where one large product beats many
-    small ones; bag by bag on CPUs, where the fused per-bag node is as fast or faster and
-    needs less memory (bench/gpu.py: 0.81–1.00× bags/s packed at 2,000–10,000 patches)."""
-    return None if device.type == "cpu" else partial(abmil_packed, model)
+    """The expert's packed forward where training packs its groups (``fold.packs``)."""
+    if not fold_data.packs(device):
+        return None
+    return lambda bags: (abmil_packed(model, bags), None, {})
 
 
 def train_expert(

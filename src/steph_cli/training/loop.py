@@ -19,8 +19,9 @@ from steph_cli.training.config import TrainConfig
 __all__ = ["StepFn", "TrainConfig", "fit", "lr_factor", "param_groups"]
 
 StepFn = Callable[[int], tuple[torch.Tensor, dict[str, float]]]
-# A group step maps a group of items to each item's loss [len(group)], in one forward.
-GroupFn = Callable[[list[int]], torch.Tensor]
+# A group step maps a group of items, in one forward, to each item's loss [len(group)] and
+# the terms to log summed over the group.
+GroupFn = Callable[[list[int]], tuple[torch.Tensor, dict[str, float]]]
 
 
 def param_groups(
@@ -74,11 +75,12 @@ def fit(
             for start in range(0, n_items, config.accumulate):
                 group = order[start : start + config.accumulate]
                 if group_step is not None:
-                    losses = group_step(group)
+                    losses, terms = group_step(group)
                     for i, loss in zip(group, losses.tolist(), strict=True):
                         _check(loss, epoch, item_name(i))
                     losses.mean().backward()
-                    sums["loss"] = sums.get("loss", 0.0) + float(losses.detach().sum())
+                    for key, value in {"loss": float(losses.detach().sum()), **terms}.items():
+                        sums[key] = sums.get(key, 0.0) + value
                     if on_step:
                         for _ in group:
                             on_step()
