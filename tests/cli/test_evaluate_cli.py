@@ -173,3 +173,17 @@ def test_tables_fit_80_columns_with_every_name_whole(merged: Cli) -> None:
     assert max(len(line) for line in shown.splitlines()) <= 80
     assert all(sum(f.stem in line for line in shown.splitlines()) == 1 for f in files)
     assert "S(1y)" in shown
+
+
+def test_caption_says_whether_cells_hold_the_spread(merged: Cli) -> None:
+    """The narrowest layout drops "± std" from the cells; its caption must not promise it."""
+    shown = set()
+    for columns in ("120", "56"):
+        text = merged("evaluate", "--target", "AAA", env={"COLUMNS": columns}).stdout
+        metrics = text.split("paired comparison")[0]
+        cells = [line for line in metrics.splitlines() if line.count("│") > 4]
+        spread = any("±" in line for line in cells)
+        assert ("mean ± std over folds" in metrics) == spread
+        assert ("(± std: a wider terminal or --json)" in metrics) == (not spread)
+        shown.add(spread)
+    assert shown == {True, False}

@@ -90,6 +90,13 @@ def _cell(s: "Summary", best: bool, detail: int = 0) -> "Text | str":
     return Text(f"{text}*", style="bold green") if best else text
 
 
+def _over_folds(detail: int) -> str:
+    """What the cells hold, for the caption: the narrowest layout drops the spread."""
+    if detail == 2:
+        return "mean over folds (± std: a wider terminal or --json)"
+    return "mean ± std over folds"
+
+
 def _best(values: list["Summary"], metric: str) -> float | None:
     from steph_cli.evaluation.folds import HIGHER_IS_BETTER
 
@@ -110,7 +117,7 @@ def model_table(target: str, summaries: list["Summary"], detail: int = 0) -> Tab
         for name in models
     ]
     return table(
-        f"{target}: test metrics, mean ± std over folds (best marked *; IBS lower is better)",
+        f"{target}: test metrics, {_over_folds(detail)} (best marked *; IBS lower is better)",
         ["model", *(LABELS[m] for m in METRICS)],
         rows,
     )
@@ -143,7 +150,7 @@ def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
         means.append(f"{np.mean(values):.3f}{cover}" if values else None)
     rows.append(["mean", *means])
     return table(
-        "Harrell's C on the test folds, mean ± std over folds (best marked *)",
+        f"Harrell's C on the test folds, {_over_folds(detail)} (best marked *)",
         ["cohort", *models],
         rows,
     )
