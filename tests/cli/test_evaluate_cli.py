@@ -184,6 +184,6 @@ def test_caption_says_whether_cells_hold_the_spread(merged: Cli) -> None:
         cells = [line for line in metrics.splitlines() if line.count("│") > 4]
         spread = any("±" in line for line in cells)
         assert ("mean ± std over folds" in metrics) == spread
-        assert ("(± std: a wider terminal or --json)" in metrics) == (not spread)
+        assert ("fold means (± std: --json)" in metrics) == (not spread)
         shown.add(spread)
     assert shown == {True, False}

@@ -93,7 +93,7 @@ def _cell(s: "Summary", best: bool, detail: int = 0) -> "Text | str":
 def _over_folds(detail: int) -> str:
     """What the cells hold, for the caption: the narrowest layout drops the spread."""
     if detail == 2:
-        return "mean over folds (± std: a wider terminal or --json)"
+        return "fold means (± std: --json)"
     return "mean ± std over folds"
 
 
@@ -117,7 +117,7 @@ def model_table(target: str, summaries: list["Summary"], detail: int = 0) -> Tab
         for name in models
     ]
     return table(
-        f"{target}: test metrics, {_over_folds(detail)} (best marked *; IBS lower is better)",
+        f"{target}: test metrics, {_over_folds(detail)}; best *, IBS lower is better",
         ["model", *(LABELS[m] for m in METRICS)],
         rows,
     )
