@@ -145,3 +145,5 @@ def test_every_command_teaches_at_80_columns(cli: Cli, path: list[str]) -> None:
     leaks = [m for m in ("<bool>", "list[", "METHOD §") if m in text]
     leaks += re.findall(r"\{[a-z_]+\}", text)  # a parameter name, not a metavar
     assert leaks == []
+    shown = re.split("Examples?:", text)[1].splitlines()  # none wrapped: copied as they are
+    assert [line for line in shown if line.strip() and not line.startswith(" steph")] == []

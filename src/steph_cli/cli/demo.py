@@ -12,7 +12,8 @@ from steph_cli.demo.synthetic import DEFAULT_CANCERS
 EPILOG = examples(
     "steph demo",
     "steph demo --full   # the 7-cancer, 90-patient demo",
-    "steph --workspace ws demo --data-only && steph --workspace ws study run docs/demo-study.toml",
+    "steph --workspace ws demo --data-only --full   # the data only, for a study:",
+    "steph --workspace ws study run docs/demo-study.toml",
 )
 
 

@@ -12,7 +12,7 @@ from steph_cli.cli.progress import RichHooks
 
 EPILOG = examples(
     "steph evaluate --target all --model all",
-    "steph evaluate --target LUSC --model expert,steph,ada --csv lusc.csv --plot plots/",
+    "steph evaluate --target LUSC --model expert,steph --csv lusc.csv --plot plots/",
     "steph evaluate --target LUSC --baseline ada --json",
 )
 

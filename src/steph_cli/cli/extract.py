@@ -7,7 +7,7 @@ import typer
 
 from steph_cli.cli import completion, render
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, note, out, table
+from steph_cli.cli.common import State, command, emit_json, examples, note, out, table
 from steph_cli.cli.progress import RichHooks
 
 if TYPE_CHECKING:
@@ -17,13 +17,10 @@ ENCODER_PANEL = "Encoder"
 PATCH_PANEL = "Tissue and patches"
 # The names of slides.encoders.NAMES, repeated so that --help does not import torch and timm.
 ENCODER_NAMES = ("uni2-h", "uni", "virchow2", "conch-v1.5", "resnet50-trunc", "custom")
-EPILOG = (
-    "Examples:\n\n"
-    "steph extract --cancer LUSC --slides /data/lusc --encoder uni2-h "
-    "--weights uni2-h.safetensors\n\n"
-    "steph extract --cancer LUSC --slides /data/lusc --encoder custom "
-    "--timm-name vit_small_patch16_224 --weights vits.safetensors --preview previews/\n\n"
-    "steph extract --cancer LUSC --from /data/trident/20x_256px_0px_overlap/features_uni_v2"
+EPILOG = examples(
+    "steph extract --cancer LUSC --slides lusc/ --encoder uni2-h --weights w.pt",
+    "steph extract --cancer LUSC --slides lusc/ --encoder uni --preview previews/",
+    "steph extract --cancer LUSC --from 20x_256px_0px_overlap/features_uni_v2",
 )
 
 

@@ -18,7 +18,7 @@ EPILOG = (
     "steph merge --target LUSC --sources all\n\n"
     "steph merge --target LUSC --sources BLCA,HNSC --method ties --density 0.3\n\n"
     "steph merge --target all --method task-arithmetic --gamma 0.5 --folds 0,1\n\n"
-    "steph merge --target LUSC --control permuted   # does STEPH transfer, or only train?"
+    "steph merge --target LUSC --control permuted   # transfer, or training?"
 )
 
 

@@ -10,8 +10,9 @@ from steph_cli.cli.common import State, command, emit_json, examples, fmt, out, 
 
 EPILOG = examples(
     "steph predict --model merged/LUSC/steph/fold0.safetensors --features new.h5",
-    "steph predict --model experts/LUSC/fold0.safetensors --features a.h5 --features b.h5 "
-    "--patient-id P7 --csv p.csv",
+    "steph predict --model m.safetensors --features a.h5 --features b.h5",
+    "steph predict --model m.safetensors --features a.h5 --csv p.csv",
+    "steph predict --model m.safetensors --features a.h5 --patient-id P7 --json",
 )
 
 

@@ -17,7 +17,7 @@ EPILOG = examples(
     "steph train --cancer all --folds 0,1 --epochs 10",
     "steph train --cancer LUSC --val-fraction 0.2 --select best",
     "steph train --cancer LUSC --with all   # the pooled baseline",
-    "steph train --cancer LUSC --like-merge steph   # STEPH's matched-budget control",
+    "steph train --cancer LUSC --like-merge steph   # matched-budget control",
 )
 
 
