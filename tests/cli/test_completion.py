@@ -1,13 +1,17 @@
 """Shell completion: cohort names come from the workspace; shipped scripts are current."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+import typer
 
+from steph_cli.cli.app import app
 from tests.conftest import Cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,3 +94,28 @@ def test_show_completion_option() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "_STEPH_COMPLETE=complete_bash" in result.stdout
+
+
+def test_help_shows_each_closed_set_and_completion_offers_it() -> None:
+    """An option shown as ``[a|b]`` in help completes exactly a and b, and every closed set
+    met in the tree is shown that way (``<str>`` says nothing)."""
+    root = typer.main.get_command(app)
+    shown: dict[str, list[str]] = {}
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+        ctx = click.Context(command)
+        for param in command.params:
+            metavar = param.metavar or ""
+            if re.fullmatch(r"\[[a-z-]+(\|[a-z-]+)+\]", metavar):
+                values = metavar[1:-1].split("|")
+                offered = [item.value for item in param.shell_complete(ctx, "")]
+                assert offered == values, (path, param.name)
+                shown[f"{' '.join(path)} --{param.name}"] = values
+
+    walk(root, [])
+    assert shown["merge --control"] == ["permuted", "none", "self"]
+    assert shown["merge --scope"] == ["encoder", "head", "all"]
+    assert shown["evaluate --plot_format"] == ["png", "svg", "pdf"]
+    assert {"train --select", "study run --executor", "cohort add --time_unit"} <= set(shown)

@@ -79,7 +79,7 @@ def add(
         typer.Option(
             help="What the time column holds: days, months or years \\[default: months for "
             "CLAM's survival_months, else days]; stored in days.",
-            autocompletion=completion.choices("days", "months", "years"),
+            **completion.one_of("days", "months", "years"),
             show_default=False,
         ),
     ] = None,

@@ -3,6 +3,7 @@ the default one), and every option's closed set of values."""
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -72,6 +73,12 @@ def models(ctx: typer.Context, incomplete: str) -> list[str]:
 def choices(*values: str) -> "Callable[[str], list[str]]":
     """Completion of an option with a closed set of values."""
     return lambda incomplete: [v for v in values if v.startswith(incomplete)]
+
+
+def one_of(*values: str) -> dict[str, Any]:
+    """``typer.Option`` arguments for a closed set of values: completed, and shown as
+    ``[a|b|c]`` in help (where ``<str>`` would say nothing)."""
+    return {"autocompletion": choices(*values), "metavar": f"[{'|'.join(values)}]"}
 
 
 devices = choices("auto", "cpu", "cuda", "cuda:0", "cuda:1", "mps")

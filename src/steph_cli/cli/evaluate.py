@@ -46,9 +46,7 @@ def evaluate(
     ] = None,
     plot_format: Annotated[
         str,
-        typer.Option(
-            help="png, svg or pdf.", autocompletion=completion.choices("png", "svg", "pdf")
-        ),
+        typer.Option(help="Image format of --plot.", **completion.one_of("png", "svg", "pdf")),
     ] = "png",
 ) -> None:
     """K-fold test metrics of experts and merged models, side by side.

@@ -126,8 +126,8 @@ def extract(
     backend: Annotated[
         str,
         typer.Option(
-            help="Slide reader: auto, openslide or tiffslide.",
-            autocompletion=completion.choices("auto", "openslide", "tiffslide"),
+            help="Slide reader (auto: openslide, falling back to tiffslide).",
+            **completion.one_of("auto", "openslide", "tiffslide"),
         ),
     ] = "auto",
     preview: Annotated[

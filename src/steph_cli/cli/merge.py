@@ -72,7 +72,7 @@ def merge(
             "(each source's expert retrained on permuted labels), none (no source: the "
             "target's own task vector), self (copies of the target). evaluate reports real − "
             "control.",
-            autocompletion=completion.choices(*CONTROLS),
+            **completion.one_of(*CONTROLS),
             rich_help_panel=MERGE_PANEL,
             show_default=False,
         ),

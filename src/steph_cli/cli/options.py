@@ -45,7 +45,7 @@ Select = Annotated[
     typer.Option(
         help="Epoch kept: last (the paper's protocol), or best validation C-index (needs "
         "validation patients). Test patients never choose.",
-        autocompletion=completion.choices("last", "best"),
+        **completion.one_of("last", "best"),
         rich_help_panel=TRAIN_PANEL,
     ),
 ]
@@ -60,7 +60,7 @@ Executor = Annotated[
         "--executor",
         help="local: one task after another in this process; ray: one Ray task per unit of "
         "work, on a local Ray or the cluster at --ray-address.",
-        autocompletion=completion.choices(*EXECUTORS),
+        **completion.one_of(*EXECUTORS),
         rich_help_panel=EXECUTION_PANEL,
     ),
 ]
@@ -130,7 +130,6 @@ def method_options() -> list[inspect.Parameter]:
     for name, (f, hint) in found.items():
         choices = f.metadata.get("choices")
         text = f.metadata["help"].replace("[", "\\[")
-        text += f" ({', '.join(choices)})" if choices else ""
         if f.default is not None:
             text += f" \\[default: {f.default}]"
         option = typer.Option(
@@ -138,7 +137,7 @@ def method_options() -> list[inspect.Parameter]:
             help=text[0].upper() + text[1:],
             show_default=False,
             rich_help_panel=f"Method parameters: {', '.join(users[name])}",
-            autocompletion=completion.choices(*choices) if choices else None,
+            **(completion.one_of(*choices) if choices else {}),
         )
         annotation = Annotated[_plain_type(hint) | None, option]  # type: ignore[valid-type]
         params.append(
