@@ -203,15 +203,18 @@ class StephNet(MergedModule):
 
     def mixing(self, bag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(w [M], λ [M], indices of the top-k w) for one bag."""
-        phi = torch.relu(self.embed(bag)).mean(0)
+        return self.mix(torch.relu(self.embed(bag)).mean(0))
+
+    def mix(self, phi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(w, λ, top-k indices of w) from bag descriptors φ [..., E] (one bag or a batch)."""
         w = self.act(self.weight_head(phi))
         if self.lambda_mode == "hyper":
             lam = 1.0 / (1.0 + torch.relu(self.ratio_head(phi)))
         elif self.lambda_mode == "source":
-            lam = 1.0 / (1.0 + torch.relu(self.ratios))
+            lam = (1.0 / (1.0 + torch.relu(self.ratios))).expand_as(w)
         else:
             lam = torch.full_like(w, self.lambda_value)
-        return w, lam, w.topk(self.k).indices
+        return w, lam, w.topk(self.k, dim=-1).indices
 
     def encoder(self, w: torch.Tensor, lam: torch.Tensor, top: torch.Tensor) -> torch.Tensor:
         """The merged parameters (of the layout) for these weights and shares."""

@@ -82,20 +82,11 @@ def steph_mixing(
     net: StephNet, bags: Sequence[torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(w [B, M], λ [B, M], top-k indices [B, k]) of every bag: ``StephNet.mixing`` in one
-    pass."""
-    x = torch.cat(list(bags))
+    pass (the bag descriptors φ as segment means)."""
     seg, lengths = segments(bags)
-    emb = torch.relu(net.embed(x))
+    emb = torch.relu(net.embed(torch.cat(list(bags))))
     phi = torch.zeros(len(bags), emb.shape[1], dtype=emb.dtype, device=emb.device)
-    phi = phi.index_add(0, seg, emb) / lengths[:, None]
-    w = net.act(net.weight_head(phi))
-    if net.lambda_mode == "hyper":
-        lam = 1.0 / (1.0 + torch.relu(net.ratio_head(phi)))
-    elif net.lambda_mode == "source":
-        lam = (1.0 / (1.0 + torch.relu(net.ratios))).expand_as(w)
-    else:
-        lam = torch.full_like(w, net.lambda_value)
-    return w, lam, w.topk(net.k, dim=1).indices
+    return net.mix(phi.index_add(0, seg, emb) / lengths[:, None])
 
 
 def steph_packed(
