@@ -8,6 +8,7 @@ import torch
 
 from steph_cli.evaluation.inference import load_model
 from steph_cli.models import io
+from steph_cli.models.abmil import ENCODER_KEYS
 from steph_cli.models.merged import RoutingNet
 from steph_cli.training.fold import Stores, pooled
 from steph_cli.workspace import Workspace
@@ -27,16 +28,7 @@ def test_finetune_starts_from_the_most_similar_source(trained: Cli) -> None:
         c: torch.cat(
             [
                 (io.read(ws / "experts" / c / "fold0.safetensors").tensors[k] - init[k]).flatten()
-                for k in (
-                    "feat_proj.weight",
-                    "feat_proj.bias",
-                    "attention_net.a.weight",
-                    "attention_net.a.bias",
-                    "attention_net.b.weight",
-                    "attention_net.b.bias",
-                    "attention_net.c.weight",
-                    "attention_net.c.bias",
-                )
+                for k in ENCODER_KEYS  # pinned to the file format in tests/models/test_models.py
             ]
         )
         for c in ("AAA", "BBB", "CCC")

@@ -329,6 +329,7 @@ def run_study(
     targets = _targets(ws, study)
     _study_init(ws, study)
     made = cells(ws, study)
+    pool = _pool(ws, study)
     for cell in made:
         hooks.note(f"study {study.name}: cell {cell.workspace.root.name}")
         who = [cell.target] if cell.target else targets
@@ -349,7 +350,7 @@ def run_study(
         if cell.target is None:  # every source's source-fold expert, for the merges
             train(
                 cell.workspace,
-                ",".join(_pool(ws, study)),
+                ",".join(pool),
                 fold=study.source_fold,
                 training=expert,
                 arch=study.arch,
@@ -358,52 +359,36 @@ def run_study(
                 hooks=hooks,
             ).raise_failures()
         config = TrainConfig(**{**asdict(study.merging), "seed": cell.seed})
+        common: dict[str, Any] = {
+            "folds": _folds(study),
+            "training": config,
+            "execution": execution,
+            "device": device,
+            "hooks": hooks,
+        }
         for model in study.models:
             if model.method == EXPERT:
                 continue
+            method = methods.get(model.method)
             for target in who:
-                merge(
-                    cell.workspace,
-                    target,
-                    ",".join(c for c in _pool(ws, study) if c != target),
-                    model.method,
-                    params=model.params,
-                    folds=_folds(study),
-                    source_fold=study.source_fold,
-                    training=config,
-                    execution=execution,
-                    device=device,
-                    hooks=hooks,
-                    label=model.label,
-                ).raise_failures()
+                sources = ",".join(c for c in pool if c != target)
+                same = {
+                    "params": model.params,
+                    "source_fold": study.source_fold,
+                    "label": model.label,
+                    **common,
+                }
+                merge(cell.workspace, target, sources, model.method, **same).raise_failures()
                 for kind in study.controls:
-                    common: dict[str, Any] = {
-                        "folds": _folds(study),
-                        "training": config,
-                        "execution": execution,
-                        "device": device,
-                        "hooks": hooks,
-                    }
-                    method = methods.get(model.method)
-                    if kind != "budget" and not method.uses_experts:
-                        continue
                     if kind == "budget":
                         if method.learned:
                             like_merge(
                                 cell.workspace, target, model.method, **common
                             ).raise_failures()
-                        continue
-                    merge(
-                        cell.workspace,
-                        target,
-                        ",".join(c for c in _pool(ws, study) if c != target),
-                        model.method,
-                        params=model.params,
-                        source_fold=study.source_fold,
-                        label=model.label,
-                        control=kind,
-                        **common,
-                    ).raise_failures()
+                    elif method.uses_experts:
+                        merge(
+                            cell.workspace, target, sources, model.method, control=kind, **same
+                        ).raise_failures()
     return made
 
 
