@@ -178,3 +178,89 @@ attn_dim = 8
     bad = _file(tmp_path, study.replace('"none"', '"nothing"'))
     refused = trained("study", "run", str(bad), code=2)
     assert "control 'nothing'" in refused.stderr
+
+
+TRANSFER = """
+name = "tr"
+targets = ["BLCA", "BRCA"]
+folds = "all"
+methods = ["expert", "oracle", "family-pooled", "ada"]
+controls = ["permuted"]
+[families]
+squamous = ["BLCA", "HNSC", "LUSC"]
+glandular = ["BRCA"]
+[training]
+epochs = 1
+accumulate = 4
+[merging]
+epochs = 1
+accumulate = 4
+[architecture]
+embed_dim = 16
+attn_dim = 8
+[scarcity]
+train_patients = [6]
+"""
+
+
+def test_references_and_shared_controls(cli: Cli, tmp_path: Path) -> None:
+    """The oracle scores the true risk, family-pooled trains on the target's family alone,
+    and a scarce cell borrows the sources' permuted-label experts instead of retraining."""
+    from lifelines.utils import concordance_index
+
+    from steph_cli.models import io
+    from steph_cli.workspace import splits
+    from steph_cli.workspace.cohorts import load_labels
+    from steph_cli.workspace.paths import Workspace
+
+    cli("demo", "--patients", "18", "--cancers", "4", "--feature-dim", "8", "--folds", "2",
+        "--data-only")  # fmt: skip
+    path = _file(tmp_path, TRANSFER)
+    cli.json("study", "run", str(path))
+    report = cli.json("study", "report", str(path))
+    rows = report["rows"]
+    home = cli.workspace / "studies" / "tr"
+
+    # the oracle: lifelines' concordance of the true risk (it expects a survival-like score)
+    risk = dict(
+        line.split(",") for line in (cli.workspace / "demo-data" / "BLCA" / "true_risk.csv")
+        .read_text().splitlines()[1:]
+    )  # fmt: skip
+    ws = Workspace(home / "s0-n6-BLCA")
+    labels = load_labels(ws, "BLCA")
+    test = labels.subset(splits.read_fold(ws.split_file("BLCA", 1), 1, labels).test)
+    expected = concordance_index(test.times, [-float(risk[p]) for p in test.patients], test.events)
+    (oracle,) = [
+        r
+        for r in rows
+        if (r["model"], r["target"], r["size"], r["fold"]) == ("oracle", "BLCA", 6, 1)
+    ]
+    assert oracle["harrell_c"] == pytest.approx(expected)
+
+    # family-pooled: BLCA's family only; BRCA is alone in its family, so it has none
+    scarce = home / "s0-n6-BLCA" / "merged" / "BLCA" / "family-pooled" / "fold0.safetensors"
+    pooled = io.read(scarce)
+    assert "HNSC" in pooled.meta["sources"] and "LUSC" in pooled.meta["sources"]
+    assert "BRCA" not in pooled.meta["sources"]
+    assert not (home / "s0-n6-BRCA" / "merged" / "BRCA" / "family-pooled").exists()
+    # no full size asked for: the full cell trains the sources and their controls, no merge
+    assert not (home / "s0" / "merged").exists()
+    assert {r["model"] for r in rows if r["target"] == "BRCA" and r["harrell_c"] is not None} == {
+        "expert", "oracle", "ada", "ada-control-permuted"
+    }  # fmt: skip
+
+    # permuted-label experts: made once in the full cell, the same bytes in every scarce cell
+    full = home / "s0" / "controls" / "permuted" / "HNSC" / "fold0.safetensors"
+    for cell in ("s0-n6-BLCA", "s0-n6-BRCA"):
+        copy = home / cell / "controls" / "permuted" / "HNSC" / "fold0.safetensors"
+        assert copy.read_bytes() == full.read_bytes()
+        assert not [p for p in (home / cell / "runs").iterdir() if "control-permuted" in p.name
+                    and "-train-" in p.name]  # fmt: skip
+    effect = {(p["model"], p["baseline"], p["size"]) for p in report["transfer"]}
+    assert ("ada", "ada-control-permuted", 6.0) in effect
+
+
+def test_family_pooled_needs_families(tmp_path: Path) -> None:
+    text = TRANSFER.split("[families]")[0] + "[training]" + TRANSFER.split("[training]")[1]
+    with pytest.raises(BadInputError, match=r"family-pooled needs a \[families\] table"):
+        load_study(_file(tmp_path, text))

@@ -8,7 +8,10 @@ from steph_cli.api.merge import merge
 from steph_cli.api.train import train
 from steph_cli.demo import workspace as demo_ws
 from steph_cli.demo.synthetic import DEFAULT_CANCERS, SyntheticConfig
+from steph_cli.errors import BadInputError
 from steph_cli.hooks import NO_HOOKS, Hooks
+from steph_cli.merging import methods
+from steph_cli.merging.controls import label
 from steph_cli.merging.run import MergeResult
 from steph_cli.models.arch import ArchOptions
 from steph_cli.tasks.execution import Execution
@@ -17,6 +20,9 @@ from steph_cli.training.expert import ExpertResult
 from steph_cli.workspace import settings
 
 DEMO_METHODS = ("steph", "ada", "task-arithmetic")
+# Each learned merge is made again from permuted-label sources, so the demo's last table is
+# the transfer effect (real − permuted) beside the scores.
+DEMO_CONTROL = "permuted"
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,30 @@ FULL = DemoSize(
 )
 
 
+# The transfer benchmark (docs/results.md, "Transfer"): 150 patients per cancer, families
+# that share six prognostic phenotypes and their weights (each cancer's own phenotype weighs
+# 0.3), a wider spread of true risk and ten years of follow-up, so that the true risk's
+# C-index leaves room above an expert trained on 30 patients, and the family's patients can
+# fill it (the positive control). Five folds give the power calculation its pairs.
+TRANSFER = DemoSize(
+    cancers=len(DEFAULT_CANCERS),
+    patients=150,
+    feature_dim=64,
+    folds=5,
+    epochs=20,
+    embed_dim=128,
+    attn_dim=64,
+)
+TRANSFER_DATA: dict[str, object] = {
+    "shared_per_family": 6,
+    "own_weight": 0.3,
+    "risk_sd": 2.0,
+    "max_follow_up_years": 10.0,
+    "patches": (20, 60),
+}
+SCENARIOS = {"quick": (QUICK, {}), "full": (FULL, {}), "transfer": (TRANSFER, TRANSFER_DATA)}
+
+
 @dataclass
 class Demo:
     cohorts: list[str]
@@ -71,15 +101,20 @@ def demo(
     embed_dim: int = QUICK.embed_dim,
     attn_dim: int = QUICK.attn_dim,
     data_only: bool = False,
+    scenario: str = "quick",
     seed: int | None = None,
     execution: Execution = Execution(),
     device: str = "auto",
     hooks: Hooks = NO_HOOKS,
 ) -> Demo:
     """Build the synthetic cohorts (``patients`` each, ``cancers`` of the built-in seven,
-    ``folds`` splits); train every cohort's expert on every fold; merge each cohort as the
-    target with all others as sources (steph, ada, task-arithmetic); evaluate everything.
-    Finished steps are reused when run again on the same workspace."""
+    ``folds`` splits; ``scenario`` "transfer" draws the transfer benchmark's cohorts);
+    train every cohort's expert on every fold; merge each cohort as the target with all
+    others as sources (steph, ada, task-arithmetic; the learned ones also from permuted-label
+    sources, the control of transfer); evaluate everything. Finished steps are reused when
+    run again on the same workspace."""
+    if scenario not in SCENARIOS:
+        raise BadInputError(f"scenario {scenario!r}: use one of {', '.join(SCENARIOS)}")
     ws = workspace_of(workspace)
     settings.ensure(ws, seed=seed)
     seed = settings.resolve_seed(ws, seed)
@@ -88,6 +123,7 @@ def demo(
         patients=patients,
         feature_dim=feature_dim,
         seed=seed,
+        **SCENARIOS[scenario][1],  # type: ignore[arg-type]
     )
     hooks.bar("cohorts", cancers, "cohorts")
     names = demo_ws.build(ws, config, folds, on_cohort=lambda name: hooks.advance("cohorts"))
@@ -106,15 +142,19 @@ def demo(
     trained.raise_failures()
     result.experts = trained.results(ExpertResult)
     for method in DEMO_METHODS:  # each merge graph also writes the task vectors it uses
-        report = merge(
-            ws,
-            method=method,
-            training=TrainConfig(epochs=epochs, lr=MERGE_LR, seed=seed),
-            execution=execution,
-            device=device,
-            hooks=hooks,
-        )
-        report.raise_failures()
-        result.merged[method] = report.results(MergeResult)
+        controls = (None, DEMO_CONTROL) if methods.get(method).learned else (None,)
+        for control in controls:
+            report = merge(
+                ws,
+                method=method,
+                training=TrainConfig(epochs=epochs, lr=MERGE_LR, seed=seed),
+                execution=execution,
+                device=device,
+                hooks=hooks,
+                control=control,
+            )
+            report.raise_failures()
+            name = method if control is None else label(method, control)
+            result.merged[name] = report.results(MergeResult)
     result.evaluation = evaluate(ws, seed=seed, device=device, hooks=hooks)
     return result

@@ -27,7 +27,8 @@ from steph_cli.api.evaluate import evaluate
 from steph_cli.api.merge import like_merge, merge
 from steph_cli.api.train import train
 from steph_cli.errors import BadInputError
-from steph_cli.evaluation.summary import StudyMean, StudyPair
+from steph_cli.evaluation.oracle import ORACLE, oracle_cindex
+from steph_cli.evaluation.summary import StudyMean, StudyPair, holm, study_tables
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import controls, methods
 from steph_cli.models import init as model_init
@@ -40,6 +41,10 @@ from steph_cli.workspace.paths import Workspace, validate_name
 
 EXPERT = "expert"
 PROTOCOL = ("val_fraction", "select")
+# Reference rows: the pooled baseline trained on the target's family only (what transfer
+# could reach), and the true risk's C-index where it is known (synthetic cohorts).
+FAMILY_POOLED = "family-pooled"
+REFERENCES = (FAMILY_POOLED, ORACLE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,7 @@ class Model:
     label: str  # the merged/ folder and the table's column: "expert", "steph", "steph-top_k-2"
     method: str
     params: dict[str, object] = field(default_factory=dict)
+    family: bool = False  # sources: the target's family only (the study's [families])
 
 
 @dataclass(frozen=True)
@@ -66,13 +72,21 @@ class Study:
     sizes: list[float]  # training patients kept: counts (> 1) or fractions (<= 1); 1.0 = all
     source_fold: int = 0
     controls: list[str] = field(default_factory=list)  # merging.controls.KINDS
+    families: dict[str, list[str]] = field(default_factory=dict)  # family -> cohorts
+
+    def family_of(self, target: str) -> list[str]:
+        """The other cohorts of ``target``'s family (none if it is alone or in none)."""
+        for members in self.families.values():
+            if target in members:
+                return [c for c in members if c != target]
+        return []
 
     def control_labels(self) -> list[tuple[str, str]]:
         """(real model, its control) of every control the study makes: each merge method's
         null-source controls, and the budget control of the learned ones."""
         out = []
         for model in self.models:
-            if model.method == EXPERT:
+            if model.method in (EXPERT, ORACLE):
                 continue
             method = methods.get(model.method)
             for kind in self.controls:
@@ -97,8 +111,11 @@ def _models(names: list[str], grids: dict[str, dict[str, list[object]]]) -> list
         raise BadInputError(f"study: grid for {unknown[0]}, which is not among its methods")
     models = []
     for name in names:
-        if name == EXPERT:
-            models.append(Model(EXPERT, EXPERT))
+        if name in (EXPERT, ORACLE):
+            models.append(Model(name, name))
+            continue
+        if name == FAMILY_POOLED:
+            models.append(Model(name, "pooled", family=True))
             continue
         method = methods.get(name)
         grid = grids.get(name, {})
@@ -148,6 +165,7 @@ def load_study(path: str | Path) -> Study:
         "scarcity",
         "grid",
         "controls",
+        "families",
     }
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -178,6 +196,12 @@ def load_study(path: str | Path) -> Study:
         raise BadInputError(
             f"study file {path}: control {unknown_kinds[0]!r}; use {', '.join(controls.KINDS)}"
         )
+    families = {str(k): [str(c) for c in v] for k, v in raw.get("families", {}).items()}
+    if any(m.family for m in models) and not families:
+        raise BadInputError(
+            f"study file {path}: {FAMILY_POOLED} needs a [families] table "
+            '(e.g. squamous = ["BLCA", "HNSC", "LUSC"])'
+        )
     return Study(
         name=validate_name(str(raw.get("name", path.stem)), "study name"),
         targets=raw.get("targets", "all"),
@@ -192,6 +216,7 @@ def load_study(path: str | Path) -> Study:
         sizes=sorted(set(sizes), key=lambda s: (s > 1, s)),
         source_fold=int(raw.get("source_fold", 0)),
         controls=kinds,
+        families=families,
     )
 
 
@@ -330,23 +355,13 @@ def run_study(
     _study_init(ws, study)
     made = cells(ws, study)
     pool = _pool(ws, study)
+    scored_in_full = any(_full(s) for s in study.sizes)
     for cell in made:
         hooks.note(f"study {study.name}: cell {cell.workspace.root.name}")
         who = [cell.target] if cell.target else targets
         if cell.target is not None:  # the sources' experts are the full cell's, not retrained
             _share_sources(ws, study, cell)
         expert = TrainConfig(**{**asdict(study.training), "seed": cell.seed})
-        report = train(
-            cell.workspace,
-            ",".join(who),
-            folds=_folds(study),
-            training=expert,
-            arch=study.arch,
-            execution=execution,
-            device=device,
-            hooks=hooks,
-        )
-        report.raise_failures()
         if cell.target is None:  # every source's source-fold expert, for the merges
             train(
                 cell.workspace,
@@ -358,6 +373,20 @@ def run_study(
                 device=device,
                 hooks=hooks,
             ).raise_failures()
+            if not scored_in_full:  # the full cell only lends its sources to the scarce ones
+                _source_controls(cell.workspace, study, pool, device, hooks)
+                continue
+        report = train(
+            cell.workspace,
+            ",".join(who),
+            folds=_folds(study),
+            training=expert,
+            arch=study.arch,
+            execution=execution,
+            device=device,
+            hooks=hooks,
+        )
+        report.raise_failures()
         config = TrainConfig(**{**asdict(study.merging), "seed": cell.seed})
         common: dict[str, Any] = {
             "folds": _folds(study),
@@ -367,11 +396,14 @@ def run_study(
             "hooks": hooks,
         }
         for model in study.models:
-            if model.method == EXPERT:
+            if model.method in (EXPERT, ORACLE):
                 continue
             method = methods.get(model.method)
             for target in who:
-                sources = ",".join(c for c in pool if c != target)
+                mates = study.family_of(target) if model.family else pool
+                sources = ",".join(c for c in mates if c != target)
+                if not sources:
+                    continue  # alone in its family: no family-pooled model
                 same = {
                     "params": model.params,
                     "source_fold": study.source_fold,
@@ -392,17 +424,35 @@ def run_study(
     return made
 
 
+def _source_controls(
+    cell: Workspace, study: Study, pool: list[str], device: str, hooks: Hooks
+) -> None:
+    """The sources' permuted-label experts, where a study's merges have that control."""
+    from steph_cli import device as devices
+    from steph_cli.training.expert import train_control
+
+    if "permuted" not in study.controls:
+        return
+    where = devices.resolve(device)
+    for name in pool:
+        if not cell.control_expert_file(name, study.source_fold).is_file():
+            train_control(cell, name, study.source_fold, where, hooks=hooks)
+
+
 def _share_sources(ws: Workspace, study: Study, cell: Cell) -> None:
+    """The sources' experts and their permuted-label controls, made once in the full cell:
+    a source's data and options are the same in every cell, so are its models."""
     full = _cell(ws, study, cell.seed, 1.0, None)
     for name in _pool(ws, study):
         if name == cell.target:
             continue
-        source = full.expert_file(name, study.source_fold)
-        copy = cell.workspace.expert_file(name, study.source_fold)
-        if source.is_file() and not copy.is_file():
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            with atomic.atomic_path(copy) as tmp:
-                shutil.copy2(source, tmp)
+        for file in (Workspace.expert_file, Workspace.control_expert_file):
+            source = file(full, name, study.source_fold)
+            copy = file(cell.workspace, name, study.source_fold)
+            if source.is_file() and not copy.is_file():
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                with atomic.atomic_path(copy) as tmp:
+                    shutil.copy2(source, tmp)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -454,22 +504,24 @@ def report_study(
 ) -> StudyReport:
     """Score every cell's models on their test folds and compare them; writes report.json,
     rows.csv and (``plot``) the C-index against training-set size under studies/NAME/."""
-    from steph_cli.evaluation.summary import study_tables
-
     ws = workspace_of(workspace)
     study = load_study(path)
     targets = _targets(ws, study)
     rows: list[Row] = []
     pairs = study.control_labels()
-    labels = [m.label for m in study.models] + sorted({c for _, c in pairs})
+    labels = [m.label for m in study.models if m.method != ORACLE]
+    labels += sorted({c for _, c in pairs})
+    oracle = any(m.method == ORACLE for m in study.models)
     for cell in cells(ws, study):
         if cell.target is None and not any(_full(s) for s in study.sizes):
             continue  # the full cell only lends its source experts to the scarce ones
         who = [cell.target] if cell.target else targets
+        alone = not any(study.family_of(t) for t in who)  # no family-pooled model to score
+        family = {m.label for m in study.models if m.family}
         result = evaluate(
             cell.workspace,
             ",".join(who),
-            ",".join(labels),
+            ",".join(m for m in labels if not (alone and m in family)),
             folds=_folds(study),
             baseline=study.baseline,
             seed=cell.seed,
@@ -490,12 +542,10 @@ def report_study(
             )
             for r in result.folds
         )
+        if oracle:
+            rows.extend(_oracle_rows(cell, who, study, sizes))
     summary, paired = study_tables(rows, study.baseline)
-    transfer = [
-        pair
-        for real, control in pairs
-        for pair in study_tables([r for r in rows if r.model in (real, control)], control)[1]
-    ]
+    transfer = _transfer(rows, pairs, _target_groups(study, targets))
     home = ws.root / "studies" / study.name
     report = StudyReport(study.name, study.baseline, rows, summary, paired, transfer)
     if plot:
@@ -507,6 +557,50 @@ def report_study(
     )
     atomic.write_text(home / "rows.csv", _csv(rows))
     return report
+
+
+def _target_groups(study: Study, targets: list[str]) -> dict[str, list[str]]:
+    """Targets with family in the pool and those alone: transfer should help the first and
+    must not hurt the second, so each is tested on its own."""
+    if not study.families:
+        return {"all": targets}
+    groups = {
+        "family": [t for t in targets if study.family_of(t)],
+        "alone": [t for t in targets if not study.family_of(t)],
+    }
+    return {k: v for k, v in groups.items() if v}
+
+
+def _transfer(
+    rows: list[Row], pairs: list[tuple[str, str]], groups: dict[str, list[str]]
+) -> list[StudyPair]:
+    """Each real merge − each of its controls, per size and group of targets; Holm's
+    adjustment over all of them at one size."""
+    out = []
+    for group, members in groups.items():
+        for real, control in pairs:
+            chosen = [r for r in rows if r.model in (real, control) and r.target in members]
+            for pair in study_tables(chosen, control)[1]:
+                pair.group = group
+                out.append(pair)
+    for size in {p.size for p in out}:
+        block = [p for p in out if p.size == size]
+        for pair, adjusted in zip(block, holm([b.p_value for b in block]), strict=True):
+            pair.p_holm = adjusted
+    return out
+
+
+def _oracle_rows(
+    cell: Cell, targets: list[str], study: Study, sizes: dict[tuple[str, int], int]
+) -> list[Row]:
+    out = []
+    for t in targets:
+        for k in selection.folds(cell.workspace, t, None, _folds(study)):
+            metric = oracle_cindex(cell.workspace, t, k)
+            out.append(
+                Row(t, ORACLE, cell.size, sizes[(t, k)], cell.seed, k, metric.value, metric.reason)
+            )
+    return out
 
 
 def _csv(rows: list[Row]) -> str:

@@ -4,16 +4,19 @@ from typing import Annotated
 
 import typer
 
-from steph_cli.cli import render
+from steph_cli.cli import completion, render
 from steph_cli.cli.common import State, command, emit_json, examples
 from steph_cli.cli.progress import RichHooks
 from steph_cli.demo.synthetic import DEFAULT_CANCERS
+from steph_cli.errors import BadInputError
 
 EPILOG = examples(
     "steph demo",
     "steph demo --full   # the 7-cancer, 90-patient demo",
     "steph --workspace ws demo --data-only --full   # the data only, for a study:",
     "steph --workspace ws study run docs/demo-study.toml",
+    "steph --workspace tw demo --scenario transfer --data-only",
+    "steph --workspace tw study run docs/transfer-study.toml",
 )
 
 
@@ -30,6 +33,16 @@ def demo(
             metavar="",
         ),
     ] = False,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="transfer: the transfer benchmark's cohorts (7 cancers of 150 patients, "
+            "families sharing six prognostic phenotypes; docs/results.md) \\[default: quick, "
+            "or full with --full].",
+            show_default=False,
+            **completion.one_of("quick", "full", "transfer"),
+        ),
+    ] = None,
     patients: Annotated[
         int | None, typer.Option(help="Patients per cancer \\[default: 90].", show_default=False)
     ] = None,
@@ -73,7 +86,7 @@ def demo(
     from dataclasses import asdict
 
     from steph_cli import api
-    from steph_cli.api.demo import FULL, QUICK
+    from steph_cli.api.demo import SCENARIOS
 
     given = {
         "patients": patients,
@@ -82,12 +95,19 @@ def demo(
         "folds": folds,
         "epochs": epochs,
     }
-    size = {**asdict(FULL if full else QUICK), **{k: v for k, v in given.items() if v is not None}}
+    scenario = scenario or ("full" if full else "quick")
+    if full and scenario != "full":
+        raise BadInputError(f"--full and --scenario {scenario}: give one of them")
+    if scenario not in SCENARIOS:
+        raise BadInputError(f"--scenario {scenario}: use one of {', '.join(SCENARIOS)}")
+    base = SCENARIOS[scenario][0]
+    size = {**asdict(base), **{k: v for k, v in given.items() if v is not None}}
     with RichHooks(state) as hooks:
         result = api.demo(
             state.ws,
             **size,
             data_only=data_only,
+            scenario=scenario,
             seed=state.seed,
             device=state.device,
             hooks=hooks,
@@ -103,4 +123,5 @@ def demo(
         return
     render.status(state)
     if result.evaluation is not None:
-        render.evaluation(result.evaluation.summary, result.evaluation.paired)
+        ev = result.evaluation
+        render.evaluation(ev.summary, ev.paired, ev.transfer)

@@ -57,14 +57,17 @@ def evaluation(
         out.print(_fit(lambda detail: model_table(targets[0], summaries, detail)))
     else:
         out.print(_fit(lambda detail: cohort_table(summaries, detail)))
-    if transfer:
-        title = "transfer effect: merge − control over (cohort, fold) pairs, Harrell's C"
-        out.print(paired_table(transfer, title, "control"))
     if tests:
         out.print(paired_table(tests))
         if any(t.p_value is None and t.reason for t in tests):
             reasons = sorted({t.reason for t in tests if t.p_value is None and t.reason})
             out.print(f"n/a: {'; '.join(reasons)}")
+    if transfer:  # last: what a reader should take away is whether the sources mattered
+        title = (
+            "transfer effect: merge − control over (cohort, fold) pairs, Harrell's C "
+            "(95% CI: t-interval; p: Wilcoxon signed-rank)"
+        )
+        out.print(paired_table(transfer, title, "control"))
 
 
 # How much a mean ± std cell shows: 0 "0.694 ± 0.047", 1 "0.694±0.047", 2 "0.694".
@@ -167,12 +170,18 @@ def paired_table(
             t.baseline,
             t.pairs,
             None if t.mean_difference is None else f"{t.mean_difference:+.3f}",
+            _ci(t.ci),
             f"{t.wins}/{t.pairs}",
             f"{t.p_value:.3g}" if t.p_value is not None else "n/a",
         ]
         for t in tests
     ]
-    return table(title, ["model", against, "pairs", "mean Δ", "wins", "p"], rows, names=2)
+    columns = ["model", against, "pairs", "mean Δ", "95% CI", "wins", "p"]
+    return table(title, columns, rows, names=2)
+
+
+def _ci(ci: tuple[float, float] | None) -> str | None:
+    return None if ci is None else f"{ci[0]:+.3f} {ci[1]:+.3f}"
 
 
 def _counts(*kinds: "Freshness") -> str:
@@ -305,25 +314,45 @@ def study(report: "StudyReport") -> None:
     title = "paired over (cohort, seed, fold): Wilcoxon signed-rank, Holm-adjusted per size"
     out.print(_study_pairs(report.paired, title, "vs"))
     if report.transfer:
-        title = "transfer effect: merge − control over (cohort, seed, fold), Wilcoxon signed-rank"
-        out.print(_study_pairs(report.transfer, title, "control"))
+        title = (
+            "transfer effect: merge − control over (cohort, seed, fold), Wilcoxon signed-rank; "
+            "n 2pt: pairs that would detect 0.02 at this spread (α 0.05, power 0.8)"
+        )
+        out.print(_study_pairs(report.transfer, title, "control", power=True))
 
 
-def _study_pairs(pairs: "Sequence[StudyPair]", title: str, against: str) -> Table:
+def _study_pairs(
+    pairs: "Sequence[StudyPair]", title: str, against: str, power: bool = False
+) -> Table:
     rows: list[list[object]] = [
         [
             p.model,
             p.baseline,
+            *([p.group] if power else []),
             _size(p.size),
             p.pairs,
             None if p.mean_difference is None else f"{p.mean_difference:+.3f}",
+            _ci(p.ci),
             f"{p.wins}/{p.ties}/{p.losses}",
             None if p.p_value is None else f"{p.p_value:.3g}",
             None if p.p_holm is None else f"{p.p_holm:.3g}",
+            *([p.needed] if power else []),
         ]
         for p in pairs
     ]
-    columns = ["model", against, "size", "pairs", "mean Δ", "W/T/L", "p", "p (Holm)"]
+    columns = [
+        "model",
+        against,
+        *(["targets"] if power else []),
+        "size",
+        "pairs",
+        "mean Δ",
+        "95% CI",
+        "W/T/L",
+        "p",
+        "p (Holm)",
+        *(["n 2pt"] if power else []),
+    ]
     return table(title, columns, rows, names=2)
 
 

@@ -4,9 +4,9 @@ Each patch is a noisy copy of one of a few "phenotype" prototypes in feature spa
 cancer-specific offset (tissue of origin, as real encoders see it). A patient's risk is a
 weighted sum of the shares of prognostic phenotypes in its slides:
 
-- cancers of one *family* share three prognostic phenotypes with the same weights, so an
-  expert of a related cancer knows what matters for the target;
-- each cancer adds one prognostic phenotype of its own;
+- cancers of one *family* share prognostic phenotypes (three by default) with the same
+  weights, so an expert of a related cancer knows what matters for the target;
+- each cancer adds one prognostic phenotype of its own (weight ±``own_weight``);
 - a cancer alone in its family (the unrelated one) shares nothing;
 - background phenotypes, present everywhere, carry no risk.
 
@@ -30,8 +30,8 @@ DEFAULT_CANCERS: tuple[tuple[str, str], ...] = (
     ("UCEC", "glandular"),
     ("KIRC", "renal"),
 )
-SHARED_PER_FAMILY = 3
 BACKGROUND = 4
+SIGNS = (1.0, 1.0, -1.0)  # of the shared phenotypes' weights, repeated
 DAYS_PER_YEAR = 365.0
 
 
@@ -48,6 +48,8 @@ class SyntheticConfig:
     max_follow_up_years: float = 5.0
     seed: int = 0
     patients_per_cancer: dict[str, int] = field(default_factory=dict)
+    shared_per_family: int = 3
+    own_weight: float = 1.0
 
 
 @dataclass
@@ -63,11 +65,9 @@ class SyntheticCohort:
 
 def _phenotype_layout(config: SyntheticConfig) -> tuple[dict[str, list[int]], dict[str, int], int]:
     families = sorted({f for _, f in config.cancers})
-    shared = {
-        f: list(range(i * SHARED_PER_FAMILY, (i + 1) * SHARED_PER_FAMILY))
-        for i, f in enumerate(families)
-    }
-    start = len(families) * SHARED_PER_FAMILY
+    k = config.shared_per_family
+    shared = {f: list(range(i * k, (i + 1) * k)) for i, f in enumerate(families)}
+    start = len(families) * k
     own = {name: start + i for i, (name, _) in enumerate(config.cancers)}
     return shared, own, start + len(config.cancers) + BACKGROUND
 
@@ -79,7 +79,8 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> list[SyntheticCohor
     background = list(range(n_pheno - BACKGROUND, n_pheno))
     prototypes = root.normal(size=(n_pheno, config.feature_dim))
     family_weights = {
-        f: root.uniform(1.0, 2.0, SHARED_PER_FAMILY) * np.array([1.0, 1.0, -1.0])
+        f: root.uniform(1.0, 2.0, config.shared_per_family)
+        * np.resize(SIGNS, config.shared_per_family)
         for f in sorted(shared)
     }
     streams = np.random.SeedSequence(config.seed).spawn(len(config.cancers))
@@ -89,7 +90,11 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> list[SyntheticCohor
         offset = rng.normal(scale=0.5, size=config.feature_dim)
         present = [*shared[family], own[name], *background]
         weights = np.concatenate(
-            [family_weights[family], [rng.choice([-1.0, 1.0]) * 1.0], np.zeros(BACKGROUND)]
+            [
+                family_weights[family],
+                [rng.choice([-1.0, 1.0]) * config.own_weight],
+                np.zeros(BACKGROUND),
+            ]
         )
         n = config.patients_per_cancer.get(name, config.patients)
         shares = rng.dirichlet(np.full(len(present), 0.7), size=n)
@@ -115,9 +120,15 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> list[SyntheticCohor
     return cohorts
 
 
+TRUE_RISK = "true_risk.csv"
+
+
 def write_cohort(cohort: SyntheticCohort, directory: Path, encoder: str = "synthetic") -> Path:
-    """Write ``labels.csv`` and ``features/SLIDE_ID.h5`` (TRIDENT layout) under ``directory``."""
+    """Write ``labels.csv``, ``true_risk.csv`` (the oracle's risk) and ``features/SLIDE_ID.h5``
+    (TRIDENT layout) under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
+    risks = "".join(f"{p},{r:.17g}\n" for p, r in zip(cohort.patients, cohort.risks, strict=True))
+    (directory / TRUE_RISK).write_text("patient_id,risk\n" + risks)
     lines = ["patient_id,slide_id,t,e"]
     for p, t, e in zip(cohort.patients, cohort.times, cohort.events, strict=True):
         for j, bag in enumerate(cohort.slides[p]):

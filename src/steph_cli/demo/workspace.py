@@ -1,10 +1,11 @@
 """Build the demo workspace through the same library calls a user's commands make."""
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict
 
-from steph_cli.demo.synthetic import SyntheticConfig, generate, write_cohort
+from steph_cli.demo.synthetic import TRUE_RISK, SyntheticConfig, generate, write_cohort
 from steph_cli.errors import StaleArtefactError
 from steph_cli.workspace import atomic, cohorts, settings
 from steph_cli.workspace.paths import Workspace
@@ -44,6 +45,8 @@ def build(
                 ws, cohort.name, src / "labels.csv", features_dir=src / "features", link=True
             )
             cohorts.split_cohort(ws, cohort.name, folds, config.seed)
+            with atomic.atomic_path(ws.true_risk_file(cohort.name)) as tmp:
+                shutil.copy2(src / TRUE_RISK, tmp)
         names.append(cohort.name)
         if on_cohort:
             on_cohort(cohort.name)

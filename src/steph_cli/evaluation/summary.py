@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.stats import wilcoxon
+from scipy.stats import norm, t, wilcoxon
 
 from steph_cli.evaluation.folds import METRICS, FoldResult
 from steph_cli.merging import controls
@@ -69,6 +69,30 @@ class Paired:
     wins: int
     p_value: float | None
     reason: str | None = None
+    ci: tuple[float, float] | None = None  # 95% t-interval of the mean difference
+
+
+# What a study must be able to see: a transfer effect of two points of C-index.
+EFFECT = 0.02
+# The Wilcoxon signed-rank test's efficiency relative to the paired t-test for normal data
+# (3/π): it needs about 5% more pairs for the same power.
+WILCOXON_ARE = 3 / np.pi
+
+
+def mean_ci(diffs: np.ndarray, level: float = 0.95) -> tuple[float, float] | None:
+    """The t-interval of the mean of paired differences (None below two pairs)."""
+    if len(diffs) < 2:
+        return None
+    half = t.ppf(0.5 + level / 2, len(diffs) - 1) * np.std(diffs, ddof=1) / np.sqrt(len(diffs))
+    return float(diffs.mean() - half), float(diffs.mean() + half)
+
+
+def pairs_needed(sd: float, effect: float = EFFECT, alpha: float = 0.05, power: float = 0.8) -> int:
+    """Paired differences of spread ``sd`` that a two-sided Wilcoxon signed-rank test at
+    ``alpha`` needs to detect a mean ``effect`` with ``power``: the normal approximation
+    ((z_{1−α/2} + z_power) · sd / effect)², over the test's efficiency (Lehmann, 1975)."""
+    z = norm.ppf(1 - alpha / 2) + norm.ppf(power)
+    return int(np.ceil((z * sd / effect) ** 2 / WILCOXON_ARE))
 
 
 def paired(
@@ -99,7 +123,9 @@ def paired(
             "too few non-zero differences for a test",
         )
     p = float(wilcoxon(diffs).pvalue)
-    return Paired(model, baseline, metric, len(diffs), float(diffs.mean()), wins, p)
+    return Paired(
+        model, baseline, metric, len(diffs), float(diffs.mean()), wins, p, ci=mean_ci(diffs)
+    )
 
 
 def compare(results: list[FoldResult], baseline: str) -> list[Paired]:
@@ -153,6 +179,10 @@ class StudyPair:
     losses: int
     p_value: float | None
     p_holm: float | None = None
+    ci: tuple[float, float] | None = None  # 95% t-interval of the mean difference
+    sd: float | None = None  # of the paired differences
+    needed: int | None = None  # pairs that detect a mean difference of EFFECT (pairs_needed)
+    group: str = "all"  # the targets compared: all, or (transfer) those with family / alone
 
 
 def _mean_sd(values: list[float]) -> tuple[float | None, float | None]:
@@ -201,9 +231,21 @@ def study_tables(
             p = float(wilcoxon(diffs).pvalue) if np.count_nonzero(diffs) >= 2 else None
             mean = float(diffs.mean()) if len(diffs) else None
             wins, ties = int((diffs > 0).sum()), int((diffs == 0).sum())
+            sd = float(np.std(diffs, ddof=1)) if len(diffs) > 1 else None
             block.append(
                 StudyPair(
-                    size, model, baseline, len(diffs), mean, wins, ties, len(diffs) - wins - ties, p
+                    size,
+                    model,
+                    baseline,
+                    len(diffs),
+                    mean,
+                    wins,
+                    ties,
+                    len(diffs) - wins - ties,
+                    p,
+                    ci=mean_ci(diffs),
+                    sd=sd,
+                    needed=pairs_needed(sd) if sd else None,
                 )
             )
         for pair, adjusted in zip(block, holm([b.p_value for b in block]), strict=True):

@@ -36,6 +36,11 @@ PackedForward = Callable[
 ]
 
 
+def plain(model: nn.Module) -> Forward:
+    """The forward of a model trained on the NLL alone (no extra terms)."""
+    return lambda bag: (model(bag), None, {})
+
+
 def packs(device: torch.device) -> bool:
     """Whether training on ``device`` runs an accumulation group as one packed batch: on
     accelerators, where one large product beats many small ones; not on CPUs, where the

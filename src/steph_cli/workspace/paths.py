@@ -84,6 +84,11 @@ class Workspace:
     def labels_file(self, cohort: str) -> Path:
         return self.cohort_dir(cohort) / "labels.csv"
 
+    def true_risk_file(self, cohort: str) -> Path:
+        """The true log-hazard per patient, where it is known (synthetic cohorts only): what
+        the oracle row of a study scores."""
+        return self.cohort_dir(cohort) / "true_risk.csv"
+
     def splits_dir(self, cohort: str) -> Path:
         return self.cohort_dir(cohort) / "splits"
 

@@ -1,0 +1,147 @@
+"""soup: a convex mixture of whole experts — the target's and each source's encoder *and
+head* — with the mixing shares chosen by how well each expert orders the target's training
+patients.
+
+Why it exists (docs/results.md, "Transfer"): STEPH and ada merge the encoder only and learn a
+head on the target's patients, so the phenotype → hazard map a source expert learned from its
+own cohort never reaches the target; on the transfer benchmark their scores do not move when
+the sources' labels are permuted. A source's head is where that map lives. Mixing full task
+vectors, θ = θ_init + Σ_i π_i τ_i, keeps one model at inference time.
+
+The shares are stacking weights (a super learner for survival): the Cox partial likelihood
+of β Σ_i π_i r_i, where r_i is expert i's risk score of each training patient, maximised
+over π on the simplex and β > 0 — by ranking alone, since experts of other cancers need not
+share the target's baseline hazard. Experts start from one θ_init and move little from it,
+so mixing parameters mixes their outputs to first order, and the shares fitted to the
+outputs carry over to the parameters. The target's own expert was fitted to these very
+patients and would look better than it is, so its risk scores are cross-fitted: each half of
+the training patients is scored by an expert trained (with the target expert's recorded
+options) on the other half. A source expert never saw them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, cast
+
+from steph_cli.merging.methods import register
+from steph_cli.merging.methods.base import Context, Merged, MergeMethod, MethodParams, param
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from steph_cli.merging.pool import Pool
+    from steph_cli.training.fold import FoldData
+
+
+@dataclass(frozen=True)
+class SoupParams(MethodParams):
+    ridge: float = param(
+        0.01, "L2 penalty on the shares' logits (pulls towards equal shares)", low=0
+    )
+
+
+@register
+class Soup(MergeMethod):
+    name = "soup"
+    summary = (
+        "convex mixture of whole experts (encoders and heads), shares by cross-fitted stacking"
+    )
+    Params = SoupParams
+    learned = True
+
+    def merge(self, pool: Pool, params: SoupParams, ctx: Context) -> Merged:
+        import numpy as np
+        import torch
+
+        from steph_cli.models.abmil import ABMIL
+        from steph_cli.models.layout import Layout
+        from steph_cli.models.merged import SoupMerge
+
+        data = replace(ctx.data, val=None)
+        train = data.train
+        columns = [_cross_fitted(pool, data, ctx)]
+        for member in pool.sources:
+            expert = ABMIL(pool.arch)
+            expert.load_state_dict(member.state)
+            columns.append(data.risks(expert.to(data.device).eval(), train.patients))
+        shares = stack_shares(np.stack(columns, 1), train.times, train.events, params.ridge)
+        layout = Layout.of(pool.init, list(pool.init))
+        base = layout.flatten(pool.init)
+        rows = layout.stack([pool.target.state, *(m.state for m in pool.sources)]) - base
+        model = SoupMerge(pool.arch, layout, base, rows)
+        with torch.no_grad():
+            model.logits.copy_(torch.as_tensor(np.log(np.maximum(shares, 1e-12))))
+        names = [pool.target.cohort, *pool.names]
+        stats = {n: {"weight": float(w)} for n, w in zip(names, shares, strict=True)}
+        ctx.run.log("shares", **{n: float(w) for n, w in zip(names, shares, strict=True)})
+        return Merged(model.to(ctx.data.device).eval(), model.export(), stats)
+
+
+def stack_shares(
+    risks: np.ndarray, times: np.ndarray, events: np.ndarray, ridge: float
+) -> np.ndarray:
+    """Shares π on the simplex (and a scale β > 0) maximising Cox's partial likelihood of
+    β · risks @ π less ``ridge`` · ‖logits‖²; ``risks`` [patients, experts]."""
+    import numpy as np
+    import torch
+
+    from steph_cli.survival.cox import partial_log_likelihood
+
+    r = torch.as_tensor(np.ascontiguousarray(risks, dtype=np.float64))
+    r = r - r.mean(0)
+    t = torch.as_tensor(np.asarray(times, float))
+    e = torch.as_tensor(np.asarray(events))
+    logits = torch.zeros(r.shape[1], dtype=torch.float64, requires_grad=True)
+    spread = float((r @ torch.full((r.shape[1],), 1.0 / r.shape[1], dtype=torch.float64)).std())
+    log_beta = torch.tensor(-np.log(max(spread, 1e-12)), dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS(
+        [logits, log_beta], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
+    )
+
+    def objective() -> torch.Tensor:
+        optimiser.zero_grad()
+        mixed = log_beta.exp() * (r @ torch.softmax(logits, 0))
+        loss = -partial_log_likelihood(mixed, t, e) + ridge * (logits**2).sum()
+        loss.backward()
+        return loss
+
+    optimiser.step(objective)
+    return torch.softmax(logits.detach(), 0).numpy()
+
+
+def _cross_fitted(pool: Pool, data: FoldData, ctx: Context) -> np.ndarray:
+    """The target's risk score of each training patient from an expert that did not see it:
+    two experts, each trained on one half of the training patients (with the options the
+    target's expert was trained with) and scoring the other half."""
+    import numpy as np
+
+    from steph_cli.models import io
+    from steph_cli.models.abmil import ABMIL
+    from steph_cli.training.config import TrainConfig
+    from steph_cli.training.fold import hold_out, plain
+
+    recorded = io.read(ctx.ws.expert_file(pool.target.cohort, pool.target.fold), kind="expert")
+    options = cast(dict[str, Any], recorded.json("training_config") or {})
+    config = replace(TrainConfig(**options), val_fraction=0.0, select="last")
+    train = data.train
+    halves = hold_out(train, 0.5, config.run_seed, data.fold)
+    index = train.index()
+    out = np.zeros(len(train))
+    for fit_on, scored in (halves, halves[::-1]):
+        model = ABMIL(pool.arch)
+        model.load_state_dict(pool.init)
+        model.to(data.device).train()
+        half = replace(data, train=fit_on)
+        half.fit(
+            model,
+            list(model.named_parameters()),
+            plain(model),
+            config,
+            ctx.run,
+            ctx.hooks,
+            f"{pool.target.cohort} fold {data.fold}: half expert",
+        )
+        out[[index[p] for p in scored.patients]] = data.risks(model, scored.patients)
+    return out
