@@ -77,15 +77,20 @@ def test_demo_data_only_builds_workspace(cli: Cli) -> None:
 def test_demo_runs_the_whole_pipeline(cli: Cli) -> None:
     args = ["demo", "--patients", "12", "--cancers", "3", "--feature-dim", "8", "--folds", "2"]
     result = cli(*args, "--epochs", "1")
-    assert "Harrell's C on the test folds, mean ± std over folds" in result.stdout
+    assert "Harrell's C on the test folds" in result.stdout
     assert "paired comparison" in result.stdout
     for column in ("expert", "steph", "ada", "task-arithmetic", "mean"):
         assert column in result.stdout
+    # the last table: each learned merge against its permuted-label control, with its CI
+    last = result.stdout[result.stdout.rindex("transfer effect") :]
+    assert "95% CI" in last
+    assert "steph-control-permuted" in last and "ada-control-permuted" in last
     status = cli.json("status")
     for cohort in status["cohorts"]:
         fresh = {"fresh": [0, 1], "stale": {}, "missing": []}
         assert cohort["experts"] == cohort["vectors"] == fresh
-        assert cohort["merged"] == {m: fresh for m in ("ada", "steph", "task-arithmetic")}
+        made = ("ada", "steph", "task-arithmetic", "ada-control-permuted", "steph-control-permuted")
+        assert cohort["merged"] == {m: fresh for m in made}
     rerun = cli.json(*args, "--epochs", "1")
     assert all(r["skipped"] for r in rerun["experts"])
     assert all(r["skipped"] for rs in rerun["merged"].values() for r in rs)
