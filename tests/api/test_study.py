@@ -186,6 +186,8 @@ targets = ["BLCA", "BRCA"]
 folds = "all"
 methods = ["expert", "oracle", "family-pooled", "ada"]
 controls = ["permuted"]
+[variants]
+ada = [{lr = 0.01}]
 [families]
 squamous = ["BLCA", "HNSC", "LUSC"]
 glandular = ["BRCA"]
@@ -246,7 +248,8 @@ def test_references_and_shared_controls(cli: Cli, tmp_path: Path) -> None:
     # no full size asked for: the full cell trains the sources and their controls, no merge
     assert not (home / "s0" / "merged").exists()
     assert {r["model"] for r in rows if r["target"] == "BRCA" and r["harrell_c"] is not None} == {
-        "expert", "oracle", "ada", "ada-control-permuted"
+        "expert", "oracle", "ada", "ada-control-permuted", "ada-lr-0p01",
+        "ada-lr-0p01-control-permuted",
     }  # fmt: skip
 
     # permuted-label experts: made once in the full cell, the same bytes in every scarce cell
@@ -256,8 +259,35 @@ def test_references_and_shared_controls(cli: Cli, tmp_path: Path) -> None:
         assert copy.read_bytes() == full.read_bytes()
         assert not [p for p in (home / cell / "runs").iterdir() if "control-permuted" in p.name
                     and "-train-" in p.name]  # fmt: skip
-    effect = {(p["model"], p["baseline"], p["size"]) for p in report["transfer"]}
-    assert ("ada", "ada-control-permuted", 6.0) in effect
+    effect = {(p["model"], p["baseline"], p["group"]) for p in report["transfer"]}
+    assert ("ada", "ada-control-permuted", "family") in effect
+    assert ("ada", "ada-control-permuted", "alone") in effect
+    # a variant changes its merge's learning rate alone, and has its own control
+    assert ("ada-lr-0p01", "ada-lr-0p01-control-permuted", "family") in effect
+    variant = home / "s0-n6-BLCA" / "merged" / "BLCA" / "ada-lr-0p01" / "fold0.safetensors"
+    assert io.read(variant).json("training_config")["lr"] == 0.01
+    assert io.read(scarce.parent.parent / "ada" / "fold0.safetensors").json("training_config")[
+        "lr"
+    ] == pytest.approx(1e-3)
+
+
+def test_variants_change_one_thing_each(tmp_path: Path) -> None:
+    text = STUDY.replace(
+        'methods = ["expert", "ada", "task-arithmetic"]', 'methods = ["expert", "ada"]'
+    )
+    text = text.split("[grid.task-arithmetic]")[0]
+    study = load_study(
+        _file(tmp_path, text + '[variants]\nada = [{head_init = "fresh"}, {epochs = 3}]\n')
+    )
+    assert [(m.label, m.params, m.training) for m in study.models[1:]] == [
+        ("ada", {}, {}),
+        ("ada-head_init-fresh", {"head_init": "fresh"}, {}),
+        ("ada-epochs-3", {}, {"epochs": 3}),
+    ]
+    with pytest.raises(BadInputError, match="top_k: not a parameter of the ada method"):
+        load_study(_file(tmp_path, text + "[variants]\nada = [{top_k = 2}]\n"))
+    with pytest.raises(BadInputError, match="grid or variants for steph"):
+        load_study(_file(tmp_path, text + "[variants]\nsteph = [{top_k = 2}]\n"))
 
 
 def test_family_pooled_needs_families(tmp_path: Path) -> None:

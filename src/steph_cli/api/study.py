@@ -1,8 +1,11 @@
 """Studies: every method on the same folds, seeds and (scarce) training sets, then one table.
 
 A study file (TOML) names the targets, folds, seeds, methods (each with an optional grid of
-its parameters), the training protocol shared by every method and, optionally, a scarcity
-axis: the target's training patients subsampled to fixed counts or fractions. ``run_study``
+its parameters, or a list of variants that each change one thing from its defaults — an
+ablation), the training protocol shared by every method and, optionally, a scarcity axis:
+the target's training patients subsampled to fixed counts or fractions. Two reference rows
+need no merge of their own: ``family-pooled`` (pooled training on the target's family of
+``[families]`` alone: what transfer could reach) and ``oracle`` (the true risk, where known). ``run_study``
 makes what is missing — resumable, every step skipped by fingerprint — in one workspace per
 cell under ``studies/NAME/``: ``s{SEED}`` with all training patients, and ``s{SEED}-{SIZE}-
 {TARGET}`` with the target's training patients subsampled (the sources keep theirs; their
@@ -55,6 +58,7 @@ class Model:
     method: str
     params: dict[str, object] = field(default_factory=dict)
     family: bool = False  # sources: the target's family only (the study's [families])
+    training: dict[str, object] = field(default_factory=dict)  # merge options it changes
 
 
 @dataclass(frozen=True)
@@ -105,10 +109,31 @@ def _label(method: str, point: dict[str, object]) -> str:
     return validate_name("-".join(parts), "study model name")
 
 
-def _models(names: list[str], grids: dict[str, dict[str, list[object]]]) -> list[Model]:
-    unknown = sorted(set(grids) - set(names))
+# Training options a variant may change for its merge alone (the rest is the study's).
+VARIANT_TRAINING = ("lr", "epochs")
+
+
+def _variant(name: str, point: dict[str, object]) -> Model:
+    """One change (or a few) from a method's defaults, labelled by what it changes: an
+    ablation is the default against each of its variants."""
+    training = {k: v for k, v in point.items() if k in VARIANT_TRAINING}
+    params = {k: v for k, v in point.items() if k not in VARIANT_TRAINING}
+    methods.get(name).params(params)  # refuses a parameter of another method, or a bad value
+    TrainConfig(**training)  # type: ignore[arg-type]
+    return Model(_label(name, point), name, params, training=training)
+
+
+def _models(
+    names: list[str],
+    grids: dict[str, dict[str, list[object]]],
+    variants: dict[str, list[dict[str, object]]] | None = None,
+) -> list[Model]:
+    variants = variants or {}
+    unknown = sorted((set(grids) | set(variants)) - set(names))
     if unknown:
-        raise BadInputError(f"study: grid for {unknown[0]}, which is not among its methods")
+        raise BadInputError(
+            f"study: grid or variants for {unknown[0]}, which is not among its methods"
+        )
     models = []
     for name in names:
         if name in (EXPERT, ORACLE):
@@ -127,6 +152,7 @@ def _models(names: list[str], grids: dict[str, dict[str, list[object]]]) -> list
                 _label(name, point) if len(list(itertools.product(*grid.values()))) > 1 else name
             )
             models.append(Model(label, name, point))
+        models.extend(_variant(name, point) for point in variants.get(name, []))
     return models
 
 
@@ -166,6 +192,7 @@ def load_study(path: str | Path) -> Study:
         "grid",
         "controls",
         "families",
+        "variants",
     }
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -183,7 +210,7 @@ def load_study(path: str | Path) -> Study:
     arch = raw.get("architecture", {})
     names = list(raw.get("methods", [EXPERT, "steph"]))
     baseline = raw.get("baseline", EXPERT)
-    models = _models(names, raw.get("grid", {}))
+    models = _models(names, raw.get("grid", {}), raw.get("variants", {}))
     if baseline not in {m.label for m in models}:
         raise BadInputError(f"study file {path}: baseline {baseline} is not one of its models")
     sizes = [float(s) for s in raw.get("scarcity", {}).get("train_patients", [1.0])]
@@ -409,6 +436,7 @@ def run_study(
                     "source_fold": study.source_fold,
                     "label": model.label,
                     **common,
+                    "training": TrainConfig(**{**asdict(config), **model.training}),
                 }
                 merge(cell.workspace, target, sources, model.method, **same).raise_failures()
                 for kind in study.controls:
