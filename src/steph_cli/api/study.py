@@ -6,9 +6,9 @@ ablation), the training protocol shared by every method and, optionally, a scarc
 the target's training patients subsampled to fixed counts or fractions. Two reference rows
 need no merge of their own: ``family-pooled`` (pooled training on the target's family of
 ``[families]`` alone: what transfer could reach) and ``oracle`` (the true risk, where known).
-``run_study`` makes what is missing — resumable, every step skipped by fingerprint — in one workspace per
-cell under ``studies/NAME/``: ``s{SEED}`` with all training patients, and ``s{SEED}-{SIZE}-
-{TARGET}`` with the target's training patients subsampled (the sources keep theirs; their
+``run_study`` makes what is missing — resumable, every step skipped by fingerprint — in one
+workspace per cell under ``studies/NAME/``: ``s{SEED}`` with all training patients, and
+``s{SEED}-{SIZE}-{TARGET}`` with the target's training patients subsampled (the sources keep theirs; their
 experts are the full cell's). ``report_study`` scores every cell and compares each model
 with the baseline on the same (cohort, fold, seed) pairs.
 """
