@@ -8,9 +8,10 @@ need no merge of their own: ``family-pooled`` (pooled training on the target's f
 ``[families]`` alone: what transfer could reach) and ``oracle`` (the true risk, where known).
 ``run_study`` makes what is missing — resumable, every step skipped by fingerprint — in one
 workspace per cell under ``studies/NAME/``: ``s{SEED}`` with all training patients, and
-``s{SEED}-{SIZE}-{TARGET}`` with the target's training patients subsampled (the sources keep theirs; their
-experts are the full cell's). ``report_study`` scores every cell and compares each model
-with the baseline on the same (cohort, fold, seed) pairs.
+``s{SEED}-{SIZE}-{TARGET}`` with the target's training patients subsampled (the sources keep
+theirs; their experts and permuted-label controls are the full cell's). ``report_study``
+scores every cell and compares each model with the baseline on the same (cohort, fold, seed)
+pairs.
 """
 
 import csv
