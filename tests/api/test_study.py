@@ -146,6 +146,21 @@ def test_the_shipped_study_files_load(name: str) -> None:
     assert study.arch.embed_dim == 256 and study.training.epochs == 20
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "transfer-study.toml",
+        "transfer-scarcity.toml",
+        "transfer-baselines.toml",
+        "transfer-ablations.toml",
+    ],
+)
+def test_the_transfer_study_files_load(name: str) -> None:
+    study = load_study(Path(__file__).resolve().parents[2] / "docs" / name)
+    assert study.family_of("LUSC") == ["BLCA", "HNSC"] and study.family_of("KIRC") == []
+    assert study.training.lr == 1e-2 and study.merging.lr == 1e-3
+
+
 def test_controls_are_an_axis_of_a_study(trained: Cli, tmp_path: Path) -> None:
     study = """
 name = "c"
