@@ -55,7 +55,7 @@ def test_the_merged_file_is_the_mixture_of_whole_experts(trained: Cli) -> None:
 
 
 def test_the_target_is_scored_by_an_expert_that_did_not_see_the_patient(trained: Cli) -> None:
-    """Changing one training patient's label changes no score of its own half."""
+    """Changing one training patient's label changes no score of its own part."""
     from dataclasses import replace
 
     from steph_cli.hooks import NO_HOOKS
@@ -63,25 +63,28 @@ def test_the_target_is_scored_by_an_expert_that_did_not_see_the_patient(trained:
     from steph_cli.merging.pool import load_pool
     from steph_cli.training import fold as fold_data
     from steph_cli.training.config import TrainConfig
-    from steph_cli.training.fold import hold_out
     from steph_cli.workspace import Workspace
     from steph_cli.workspace.runs import Run
+    from steph_cli.workspace.splits import make_folds
 
     ws = Workspace(trained.workspace)
     pool = load_pool(ws, "AAA", ["BBB"], 0, 0)
     data = fold_data.load(ws, "AAA", 0, torch.device("cpu"))
-    config = TrainConfig(seed=0)
-    ctx = Context(ws, data, config, Run.start(ws, "merge", "t"), NO_HOOKS)
-    before = _cross_fitted(pool, data, ctx)
-    recorded = io.read(ws.expert_file("AAA", 0)).json("training_config")
-    first, second = hold_out(data.train, 0.5, recorded["seed"], 0)
-    patient = first.patients[0]
-    i = data.train.index()[patient]
-    times = data.train.times.copy()
-    times[i] = times.max() * 3  # a very different outcome for one patient of the first half
-    changed = replace(data, train=replace(data.train, times=times))
-    after = _cross_fitted(pool, changed, ctx)
-    own_half = [data.train.index()[p] for p in first.patients]
-    other_half = [data.train.index()[p] for p in second.patients]
-    np.testing.assert_array_equal(after[own_half], before[own_half])
-    assert not np.array_equal(after[other_half], before[other_half])
+    ctx = Context(ws, data, TrainConfig(seed=0), Run.start(ws, "merge", "t"), NO_HOOKS)
+    before = _cross_fitted(pool, data, 3, ctx)
+    seed = io.read(ws.expert_file("AAA", 0)).json("training_config")["seed"]
+    parts = make_folds(data.train, 3, seed + 0)
+    index = data.train.index()
+    times, events = data.train.times.copy(), data.train.events
+    # a patient followed longer than the median of its event group, followed far longer: its
+    # outcome changes, the parts (stratified by event and by time above/below that median) not
+    late = [
+        p for p in parts[0].test
+        if times[index[p]] > np.median(times[events == events[index[p]]])
+    ]  # fmt: skip
+    times[index[late[0]]] = times.max() * 3
+    after = _cross_fitted(pool, replace(data, train=replace(data.train, times=times)), 3, ctx)
+    own = [index[p] for p in parts[0].test]
+    others = [index[p] for part in parts[1:] for p in part.test]
+    np.testing.assert_array_equal(after[own], before[own])
+    assert not np.array_equal(after[others], before[others])

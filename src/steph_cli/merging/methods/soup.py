@@ -14,9 +14,11 @@ over π on the simplex and β > 0 — by ranking alone, since experts of other c
 share the target's baseline hazard. Experts start from one θ_init and move little from it,
 so mixing parameters mixes their outputs to first order, and the shares fitted to the
 outputs carry over to the parameters. The target's own expert was fitted to these very
-patients and would look better than it is, so its risk scores are cross-fitted: each half of
-the training patients is scored by an expert trained (with the target expert's recorded
-options) on the other half. A source expert never saw them.
+patients and would look better than it is, so its risk scores are cross-fitted: each of five
+parts of the training patients is scored by an expert trained (with the target expert's
+recorded options) on the other four. A source expert never saw them. With two halves instead,
+each stand-in saw half the patients the target's expert did, looked worse than it, and the
+shares on a development draw went to other cancers' experts for the cancer with no family.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class SoupParams(MethodParams):
     ridge: float = param(
         0.01, "L2 penalty on the shares' logits (pulls towards equal shares)", low=0
     )
+    crossfit: int = param(5, "parts of the training patients in the target's cross-fitting", low=2)
 
 
 @register
@@ -61,7 +64,7 @@ class Soup(MergeMethod):
 
         data = replace(ctx.data, val=None)
         train = data.train
-        columns = [_cross_fitted(pool, data, ctx)]
+        columns = [_cross_fitted(pool, data, params.crossfit, ctx)]
         for member in pool.sources:
             expert = ABMIL(pool.arch)
             expert.load_state_dict(member.state)
@@ -111,37 +114,38 @@ def stack_shares(
     return torch.softmax(logits.detach(), 0).numpy()
 
 
-def _cross_fitted(pool: Pool, data: FoldData, ctx: Context) -> np.ndarray:
+def _cross_fitted(pool: Pool, data: FoldData, folds: int, ctx: Context) -> np.ndarray:
     """The target's risk score of each training patient from an expert that did not see it:
-    two experts, each trained on one half of the training patients (with the options the
-    target's expert was trained with) and scoring the other half."""
+    the training patients split in ``folds`` (stratified by event and time, as a cohort's
+    folds are), an expert trained on all but one part (with the options the target's expert
+    was trained with) scoring that part. More parts make each of these experts closer to
+    the target's own (trained on every training patient), whose worth they stand in for."""
     import numpy as np
 
     from steph_cli.models import io
     from steph_cli.models.abmil import ABMIL
     from steph_cli.training.config import TrainConfig
-    from steph_cli.training.fold import hold_out, plain
+    from steph_cli.training.fold import plain
+    from steph_cli.workspace.splits import make_folds
 
     recorded = io.read(ctx.ws.expert_file(pool.target.cohort, pool.target.fold), kind="expert")
     options = cast(dict[str, Any], recorded.json("training_config") or {})
     config = replace(TrainConfig(**options), val_fraction=0.0, select="last")
     train = data.train
-    halves = hold_out(train, 0.5, config.run_seed, data.fold)
     index = train.index()
     out = np.zeros(len(train))
-    for fit_on, scored in (halves, halves[::-1]):
+    for part in make_folds(train, min(folds, len(train)), config.run_seed + data.fold):
         model = ABMIL(pool.arch)
         model.load_state_dict(pool.init)
         model.to(data.device).train()
-        half = replace(data, train=fit_on)
-        half.fit(
+        replace(data, train=train.subset(part.train)).fit(
             model,
             list(model.named_parameters()),
             plain(model),
             config,
             ctx.run,
             ctx.hooks,
-            f"{pool.target.cohort} fold {data.fold}: half expert",
+            f"{pool.target.cohort} fold {data.fold}: cross-fitting expert {part.index + 1}",
         )
-        out[[index[p] for p in scored.patients]] = data.risks(model, scored.patients)
+        out[[index[p] for p in part.test]] = data.risks(model, part.test)
     return out
