@@ -306,35 +306,3 @@ class RoutingNet(nn.Module):
         hazards = torch.stack([torch.sigmoid(net(bag)) for net in self.experts])  # [M+1, T]
         mixed = (self.gates(bag)[:, None] * hazards).sum(0).clamp(1e-7, 1 - 1e-7)
         return torch.log(mixed) - torch.log1p(-mixed)  # back to logits
-
-
-class SoupMerge(nn.Module):
-    """Whole experts mixed convexly: θ = θ_init + Σ_i π_i τ_i over every parameter (the
-    encoder and the head), π = softmax(logits) over the rows (the target's and the sources'
-    full task vectors). The heads come with their encoders, so a source's phenotype → hazard
-    map reaches the target without being learned again from the target's few patients."""
-
-    base: torch.Tensor
-    rows: torch.Tensor
-
-    def __init__(self, arch: Architecture, layout: Layout, base: torch.Tensor, rows: torch.Tensor):
-        super().__init__()
-        self.layout = layout
-        self.register_buffer("base", base.detach().clone())
-        self.register_buffer("rows", rows.detach().clone())
-        self.body = ABMIL(arch).requires_grad_(False)
-        self.logits = nn.Parameter(torch.zeros(len(rows)))  # the uniform soup to start
-
-    @property
-    def shares(self) -> torch.Tensor:
-        return torch.softmax(self.logits, 0)
-
-    def flat(self) -> torch.Tensor:
-        return self.base + self.shares @ self.rows
-
-    def forward(self, bag: torch.Tensor) -> torch.Tensor:
-        return functional_call(self.body, self.layout.unflatten(self.flat()), (bag,))
-
-    def export(self) -> dict[str, torch.Tensor]:
-        """A plain ABMIL state dict (runs like an expert)."""
-        return {k: v.detach().clone() for k, v in self.layout.unflatten(self.flat()).items()}

@@ -60,7 +60,6 @@ class Soup(MergeMethod):
 
         from steph_cli.models.abmil import ABMIL
         from steph_cli.models.layout import Layout
-        from steph_cli.models.merged import SoupMerge
 
         data = replace(ctx.data, val=None)
         train = data.train
@@ -73,13 +72,14 @@ class Soup(MergeMethod):
         layout = Layout.of(pool.init, list(pool.init))
         base = layout.flatten(pool.init)
         rows = layout.stack([pool.target.state, *(m.state for m in pool.sources)]) - base
-        model = SoupMerge(pool.arch, layout, base, rows)
-        with torch.no_grad():
-            model.logits.copy_(torch.as_tensor(np.log(np.maximum(shares, 1e-12))))
+        mixed = base + torch.as_tensor(shares, dtype=rows.dtype) @ rows  # one product
+        tensors = {k: v.clone() for k, v in layout.unflatten(mixed).items()}
+        model = ABMIL(pool.arch)
+        model.load_state_dict(tensors)
         names = [pool.target.cohort, *pool.names]
         stats = {n: {"weight": float(w)} for n, w in zip(names, shares, strict=True)}
         ctx.run.log("shares", **{n: float(w) for n, w in zip(names, shares, strict=True)})
-        return Merged(model.to(ctx.data.device).eval(), model.export(), stats)
+        return Merged(model.to(ctx.data.device).eval(), tensors, stats)
 
 
 def stack_shares(
