@@ -153,12 +153,14 @@ def test_the_shipped_study_files_load(name: str) -> None:
         "transfer-scarcity.toml",
         "transfer-baselines.toml",
         "transfer-ablations.toml",
+        "transfer-source-epochs.toml",
     ],
 )
 def test_the_transfer_study_files_load(name: str) -> None:
     study = load_study(Path(__file__).resolve().parents[2] / "docs" / name)
     assert study.family_of("LUSC") == ["BLCA", "HNSC"] and study.family_of("KIRC") == []
     assert study.training.lr == 1e-2 and study.merging.lr == 1e-3
+    assert study.training.epochs == (5 if "epochs" in name else 20)
 
 
 def test_controls_are_an_axis_of_a_study(trained: Cli, tmp_path: Path) -> None:
