@@ -88,3 +88,14 @@ def test_the_target_is_scored_by_an_expert_that_did_not_see_the_patient(trained:
     others = [index[p] for part in parts[1:] for p in part.test]
     np.testing.assert_array_equal(after[own], before[own])
     assert not np.array_equal(after[others], before[others])
+
+
+def test_a_mixture_that_orders_every_pair_keeps_finite_shares() -> None:
+    """With few patients one expert can rank them perfectly; the likelihood then grows
+    without bound in the scale, which must stay finite."""
+    times = np.arange(1.0, 16.0)
+    events = np.ones(15, dtype=int)
+    perfect = -times  # earlier death, higher risk: every pair concordant
+    noise = np.random.default_rng(5).normal(size=(15, 2))
+    shares = stack_shares(np.column_stack([perfect, noise]), times, events, ridge=0.01)
+    assert np.isfinite(shares).all() and shares.argmax() == 0

@@ -86,10 +86,12 @@ def stack_shares(
     risks: np.ndarray, times: np.ndarray, events: np.ndarray, ridge: float
 ) -> np.ndarray:
     """Shares π on the simplex (and a scale β > 0) maximising Cox's partial likelihood of
-    β · risks @ π less ``ridge`` · ‖logits‖²; ``risks`` [patients, experts]."""
+    β · risks @ π less ``ridge`` · (‖logits‖² + (log β − log β₀)²), β₀ the scale of the
+    equal mixture; ``risks`` [patients, experts]."""
     import numpy as np
     import torch
 
+    from steph_cli.errors import RunFailedError
     from steph_cli.survival.cox import partial_log_likelihood
 
     r = torch.as_tensor(np.ascontiguousarray(risks, dtype=np.float64))
@@ -98,7 +100,8 @@ def stack_shares(
     e = torch.as_tensor(np.asarray(events))
     logits = torch.zeros(r.shape[1], dtype=torch.float64, requires_grad=True)
     spread = float((r @ torch.full((r.shape[1],), 1.0 / r.shape[1], dtype=torch.float64)).std())
-    log_beta = torch.tensor(-np.log(max(spread, 1e-12)), dtype=torch.float64, requires_grad=True)
+    start = -np.log(max(spread, 1e-12))
+    log_beta = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS(
         [logits, log_beta], max_iter=500, tolerance_grad=1e-9, line_search_fn="strong_wolfe"
     )
@@ -106,12 +109,20 @@ def stack_shares(
     def objective() -> torch.Tensor:
         optimiser.zero_grad()
         mixed = log_beta.exp() * (r @ torch.softmax(logits, 0))
-        loss = -partial_log_likelihood(mixed, t, e) + ridge * (logits**2).sum()
+        # the scale is penalised too: where a mixture orders every pair of a few patients
+        # correctly, the likelihood grows without bound as β does, and β must stay finite
+        penalty = ridge * ((logits**2).sum() + (log_beta - start) ** 2)
+        loss = -partial_log_likelihood(mixed, t, e) + penalty
         loss.backward()
         return loss
 
     optimiser.step(objective)
-    return torch.softmax(logits.detach(), 0).numpy()
+    shares = torch.softmax(logits.detach(), 0).numpy()
+    if not np.isfinite(shares).all():
+        raise RunFailedError(
+            f"soup: the shares did not converge on {len(t)} training patients; raise --ridge"
+        )
+    return shares
 
 
 def _cross_fitted(pool: Pool, data: FoldData, folds: int, ctx: Context) -> np.ndarray:
