@@ -59,8 +59,9 @@ def test_api_demo_equals_cli_demo(tmp_path: Path) -> None:
     from_cli = json.loads(shell.stdout)
 
     api_models, cli_models = _models(api_ws), _models(cli_ws)
-    # experts, vectors and the merges of three methods for 3 cohorts × 2 folds, and θ_init
-    assert len(api_models) == 1 + 6 + 6 + 3 * 6
+    # experts, vectors and the merges of three methods for 3 cohorts × 2 folds, θ_init, the
+    # permuted-label experts of the 3 sources and the two learned merges from them
+    assert len(api_models) == 1 + 6 + 6 + 3 * 6 + 3 + 2 * 6
     assert api_models.keys() == cli_models.keys()
     different = [name for name in api_models if api_models[name] != cli_models[name]]
     assert different == []
