@@ -1,11 +1,13 @@
 """Label CSV validation: every problem exits 2 with the file, the row and the fix."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from steph_cli.workspace.labels import read_labels
+from steph_cli.errors import BadInputError
+from steph_cli.workspace.labels import Columns, Labels, read_labels
 from tests.conftest import Cli
 
 
@@ -77,12 +79,12 @@ def test_uni2h_dss_columns(tmp_path: Path) -> None:
 
 
 def test_clam_censorship_is_inverted(tmp_path: Path) -> None:
-    path = _csv(tmp_path, "case_id,slide_id,survival_days,censorship\nA,a1,5,1\nB,b1,6,0\n")
+    path = _csv(tmp_path, "case_id,slide_id,survival_days,censorship\nA,a1,500,1\nB,b1,600,0\n")
     np.testing.assert_array_equal(read_labels(path).events, [0, 1])
 
 
 def test_slide_defaults_to_patient(tmp_path: Path) -> None:
-    labels = read_labels(_csv(tmp_path, "patient_id,t,e\nA,5,1\n"))
+    labels = read_labels(_csv(tmp_path, "patient_id,t,e\nA,500,1\n"))
     assert labels.slides == {"A": ("A",)}
 
 
@@ -102,3 +104,110 @@ def test_patients_without_features_reported(cli: Cli, tiny_data: Path, tmp_path:
     )
     assert "patient GHOST has no feature file (slides: GHOST-DX1)" in result.stderr
     assert "extract or import its features" in result.stderr
+
+
+CDR = (
+    "bcr_patient_barcode\ttype\tOS\tOS.time\tDSS\tDSS.time\tPFI\tPFI.time\n"
+    "TCGA-AA-0001\tLUSC\t1\t400\t1\t400\t1\t200\n"
+    "TCGA-AA-0002\tLUSC\t0\t900\t#N/A\t#N/A\t1\t300\n"
+    "TCGA-AA-0003\tLUSC\t1\t1500\t0\t1500\t0\t1500\n"
+)
+
+
+def test_tcga_cdr_defaults_to_dss_and_leaves_out_unrecorded(tmp_path: Path) -> None:
+    labels = read_labels(_csv(tmp_path, CDR))
+    assert labels.patients == ("TCGA-AA-0001", "TCGA-AA-0003")
+    np.testing.assert_array_equal(labels.times, [400, 1500])
+    np.testing.assert_array_equal(labels.events, [1, 0])
+    assert any("endpoint DSS" in n for n in labels.notes)
+    assert any("1 patient(s) without DSS left out" in n for n in labels.notes)
+    assert not labels.slides_named
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "times", "events"),
+    [("OS", [400, 900, 1500], [1, 0, 1]), ("pfi", [200, 300, 1500], [1, 1, 0])],
+)
+def test_tcga_cdr_endpoint(tmp_path: Path, endpoint: str, times: list, events: list) -> None:
+    labels = read_labels(_csv(tmp_path, CDR), columns=Columns(endpoint=endpoint))
+    np.testing.assert_array_equal(labels.times, times)
+    np.testing.assert_array_equal(labels.events, events)
+
+
+def test_endpoint_the_table_lacks(tmp_path: Path) -> None:
+    with pytest.raises(BadInputError, match=r"endpoint DFI asked for but no DFI or DFI\.time"):
+        read_labels(_csv(tmp_path, CDR), columns=Columns(endpoint="DFI"))
+
+
+def test_named_columns_and_event_meaning(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "who,img,followup_m,dead_or_alive\nA,a1,20,1\nB,b1,30,0\n")
+    labels = read_labels(
+        path,
+        "months",
+        Columns(patient="who", slide="img", time="followup_m", event="dead_or_alive"),
+    )
+    np.testing.assert_allclose(labels.times, [20 * 365.25 / 12, 30 * 365.25 / 12])
+    np.testing.assert_array_equal(labels.events, [1, 0])
+    flipped = read_labels(
+        path,
+        "months",
+        Columns(patient="who", time="followup_m", event="dead_or_alive", event_means="censored"),
+    )
+    np.testing.assert_array_equal(flipped.events, [0, 1])
+    with pytest.raises(BadInputError, match=r"no column 'alive' \(given with --event-col"):
+        read_labels(path, "months", Columns(patient="who", time="followup_m", event="alive"))
+
+
+def test_implausible_unit_refused_with_the_plausible_one(tmp_path: Path) -> None:
+    path = _csv(tmp_path, "patient_id,t,e\nA,20,1\nB,30,0\nC,25,1\n")
+    with pytest.raises(BadInputError) as err:
+        read_labels(path)
+    assert "a follow-up of 25 days if read as days" in str(err.value)
+    assert "give --time-unit months" in str(err.value)
+    months = read_labels(path, "months")  # said explicitly: converted, no doubt left
+    assert months.warnings == ()
+    kept = read_labels(path, "days")  # said explicitly: kept, with the doubt as a warning
+    np.testing.assert_array_equal(kept.times, [20, 30, 25])
+    assert "implausible" in kept.warnings[0]
+
+
+def test_slides_found_by_patient_prefix() -> None:
+    labels = Labels(
+        ("TCGA-AA-0001", "TCGA-AA-0002", "TCGA-AA-0003"),
+        np.array([1.0, 2.0, 3.0]),
+        np.array([1, 0, 1]),
+        {p: (p,) for p in ("TCGA-AA-0001", "TCGA-AA-0002", "TCGA-AA-0003")},
+        slides_named=False,
+    )
+    found = labels.assign_slides(
+        [
+            "TCGA-AA-0001-01Z-00-DX1.uuid",
+            "TCGA-AA-0001-01Z-00-DX2.uuid",
+            "TCGA-AA-0002",
+            "TCGA-AA-00021-01Z",  # another patient's prefix, not 0002's
+            "TCGA-BB-0009-01Z-00-DX1",
+        ]
+    )
+    assert found.slides == {
+        "TCGA-AA-0001": ("TCGA-AA-0001-01Z-00-DX1.uuid", "TCGA-AA-0001-01Z-00-DX2.uuid"),
+        "TCGA-AA-0002": ("TCGA-AA-0002",),
+        "TCGA-AA-0003": ("TCGA-AA-0003",),
+    }
+
+
+def test_cli_registers_a_tcga_cdr_table(cli: Cli, tiny_data: Path, tmp_path: Path) -> None:
+    rows = (tiny_data / "AAA" / "labels.csv").read_text().splitlines()[1:]
+    per_patient = {r.split(",")[0]: r.split(",")[2:] for r in rows}
+    table = "bcr_patient_barcode\ttype\tOS\tOS.time\tPFI\tPFI.time\n" + "".join(
+        f"{p}\tAAA\t{e}\t{t}\t{e}\t{t}\n" for p, (t, e) in per_patient.items()
+    )
+    path = tmp_path / "cdr.tsv"
+    path.write_text(table)
+    feats = str(tiny_data / "AAA" / "features")
+    args = ("cohort", "add", "AAA", "--labels", str(path), "--features", feats)
+    result = cli(*args, "--endpoint", "OS", "--json")
+    assert json.loads(result.stdout)["patients"] == len(per_patient)
+    assert "endpoint OS" in result.stderr
+    stored = (cli.workspace / "cohorts" / "AAA" / "labels.csv").read_text()
+    assert f"AAA-0001,AAA-0001-DX2,{float(per_patient['AAA-0001'][0])!r}" in stored
+    assert "no DSS or DSS.time column" in cli(*args, "--force", code=2).stderr

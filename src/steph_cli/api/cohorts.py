@@ -11,6 +11,7 @@ from steph_cli.workspace import cohorts as lib
 from steph_cli.workspace import settings
 from steph_cli.workspace.cohorts import CohortSummary
 from steph_cli.workspace.features import FeatureFile
+from steph_cli.workspace.labels import Columns
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.splits import Fold
 
@@ -39,6 +40,12 @@ def add_cohort(
     link: bool = False,
     force: bool = False,
     time_unit: str | None = None,
+    endpoint: str | None = None,
+    time_col: str | None = None,
+    event_col: str | None = None,
+    patient_col: str | None = None,
+    slide_col: str | None = None,
+    event_means: str | None = None,
     seed: int | None = None,
     hooks: Hooks = NO_HOOKS,
 ) -> CohortSummary:
@@ -46,9 +53,11 @@ def add_cohort(
     validated before anything is written. Creates the workspace (with ``seed``) if needed.
 
     ``time_unit`` (days, months, years) is what the labels' time column holds; by default
-    its name says (CLAM's ``survival_months``), else days. Times are stored in days; a
-    conversion, or a median follow-up implausible for the unit, is reported through
-    ``hooks``.
+    its name says (CLAM's ``survival_months``), else days, and a median follow-up
+    implausible for that unit is refused. Times are stored in days; a conversion is
+    reported through ``hooks``. A TCGA-CDR table is read at ``endpoint`` (OS, DSS, DFI,
+    PFI; default DSS); ``*_col`` name the columns of any other table and ``event_means``
+    (event or censored) what a 1 in its event column means.
     """
     if seed is not None:
         settings.check_seed(seed)
@@ -62,6 +71,7 @@ def add_cohort(
         force=force,
         time_unit=time_unit,
         settings_seed=seed,
+        columns=Columns(patient_col, slide_col, time_col, event_col, event_means, endpoint),
     )
     for message in read.notes:
         hooks.note(message)

@@ -60,7 +60,12 @@ def add(
     state: State,
     name: CohortArg,
     labels: Annotated[
-        Path, typer.Option("--labels", help="CSV: patient_id, slide_id, t (days), e (1 = event).")
+        Path,
+        typer.Option(
+            "--labels",
+            help="CSV or TSV: patient_id, slide_id, t (days), e (1 = event); CLAM, "
+            "UNI2-h-DSS and TCGA-CDR tables as they are.",
+        ),
     ],
     splits: Annotated[
         Path | None,
@@ -83,11 +88,41 @@ def add(
             show_default=False,
         ),
     ] = None,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="TCGA-CDR endpoint: OS, DSS, DFI or PFI \\[default: DSS]; patients without "
+            "it are left out.",
+            **completion.one_of("OS", "DSS", "DFI", "PFI"),
+            show_default=False,
+        ),
+    ] = None,
+    time_col: Annotated[str | None, typer.Option(help="Column of follow-up times.")] = None,
+    event_col: Annotated[str | None, typer.Option(help="Column of 0/1 event flags.")] = None,
+    patient_col: Annotated[str | None, typer.Option(help="Column of patient ids.")] = None,
+    slide_col: Annotated[
+        str | None,
+        typer.Option(help="Column of slide ids (none: slides found by patient id prefix)."),
+    ] = None,
+    event_means: Annotated[
+        str | None,
+        typer.Option(
+            help="What 1 means in the event column: event or censored \\[default: censored "
+            "for a column named censorship, else event].",
+            **completion.one_of("event", "censored"),
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing cohort.", metavar="")
     ] = False,
 ) -> None:
     """Register a cohort: survival labels, optional splits and patch features.
+
+    Columns are recognised by name (CLAM, UNI2-h-DSS, TCGA-CDR); name them for any other
+    table with --time-col, --event-col, --patient-col, --slide-col. A table with one row per
+    patient and no slide column gets its slides from the feature files whose names start
+    with the patient id (TCGA-AB-1234-01Z-00-DX1... for TCGA-AB-1234).
 
     The first command on a new workspace records --seed (default 0) in steph.toml; the
     shared initialisation of every expert is drawn from it.
@@ -104,6 +139,12 @@ def add(
             link=link,
             force=force,
             time_unit=time_unit,
+            endpoint=endpoint,
+            time_col=time_col,
+            event_col=event_col,
+            patient_col=patient_col,
+            slide_col=slide_col,
+            event_means=event_means,
             seed=state.seed,
             hooks=hooks,
         )

@@ -22,7 +22,7 @@ from pathlib import Path
 from steph_cli.errors import Fix, StaleArtefactError
 from steph_cli.models.header import read_metadata
 from steph_cli.workspace.hashing import Hashes
-from steph_cli.workspace.labels import read_labels
+from steph_cli.workspace.labels import STORED_UNIT, read_labels
 from steph_cli.workspace.paths import Workspace
 
 FEATURES = "features/"
@@ -155,7 +155,7 @@ class Digests:
         labels_file = self.ws.labels_file(cohort)
         if not labels_file.is_file():
             return None
-        labels = read_labels(labels_file)
+        labels = read_labels(labels_file, STORED_UNIT)
         folder = self.ws.features_dir(cohort)
         shas = {
             slide: self.hashes(path)

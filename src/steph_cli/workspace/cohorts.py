@@ -9,7 +9,7 @@ from steph_cli.errors import BadInputError, Fix
 from steph_cli.workspace import features as feature_store
 from steph_cli.workspace import settings as ws_settings
 from steph_cli.workspace import splits as ws_splits
-from steph_cli.workspace.labels import Labels, read_labels, write_labels
+from steph_cli.workspace.labels import STORED_UNIT, Columns, Labels, read_labels, write_labels
 from steph_cli.workspace.paths import Workspace, validate_name
 
 # The reference study keeps cohorts with >= 200 patients and an event rate >= 5%.
@@ -18,7 +18,7 @@ MIN_EVENT_RATE = 0.05
 
 
 def load_labels(ws: Workspace, cohort: str) -> Labels:
-    return read_labels(ws.labels_file(ws.require_cohort(cohort)))
+    return read_labels(ws.labels_file(ws.require_cohort(cohort)), STORED_UNIT)
 
 
 def patients_without_features(labels: Labels, slide_ids: set[str]) -> list[str]:
@@ -47,16 +47,26 @@ def add_cohort(
     force: bool = False,
     time_unit: str | None = None,
     settings_seed: int | None = None,
+    columns: Columns | None = None,
 ) -> Labels:
     """Validate everything first, then write labels (times in days), splits and features
-    into the workspace. ``time_unit`` says what the labels' time column holds; a new
-    workspace records ``settings_seed`` (default 0) once all is valid."""
+    into the workspace. ``time_unit`` says what the labels' time column holds and
+    ``columns`` which columns hold what; a new workspace records ``settings_seed``
+    (default 0) once all is valid. A table without slides (TCGA-CDR) takes its slides from
+    the feature files' names: ``features_dir``'s, else those already in the workspace."""
     validate_name(name)
     if ws.labels_file(name).is_file() and not force:
         raise BadInputError(
             f"cohort {name} already exists in {ws.root}", Fix.set("force", "{} replaces it")
         )
-    labels = read_labels(labels_csv, time_unit)
+    labels = read_labels(labels_csv, time_unit, columns)
+    if not labels.slides_named:
+        stems = (
+            [p.stem for p in feature_store.h5_files(features_dir)]
+            if features_dir is not None
+            else feature_slides(ws, name)
+        )
+        labels = labels.assign_slides(stems)
     folds = ws_splits.import_splits(splits_dir, labels) if splits_dir else []
     files: list[feature_store.FeatureFile] = []
     if features_dir is not None:
