@@ -112,7 +112,11 @@ def test_no_events_in_test_split_is_a_reason_not_a_crash(merged: Cli) -> None:
     merged("train", "--cancer", "CCC", "--fold", "0", *FAST, "--force")
     report = merged.json("evaluate", "--target", "CCC", "--model", "expert", "--fold", "0")
     metrics = report["folds"][0]["metrics"]
-    assert metrics["harrell_c"] == {"value": None, "reason": "no events among these patients"}
+    assert metrics["harrell_c"] == {
+        "value": None,
+        "reason": "no events among these patients",
+        "ci": None,
+    }
     assert metrics["uno_c"]["reason"] == "no events in the test split"
 
 
@@ -159,7 +163,7 @@ def test_tables_fit_80_columns_with_every_name_whole(merged: Cli) -> None:
     narrow = {"COLUMNS": "80"}
     text = merged("evaluate", "--target", "AAA", env=narrow).stdout
     assert max(len(line) for line in text.splitlines()) <= 80
-    metrics = text.split("paired comparison")[0].splitlines()
+    metrics = text.split("95% CI of the mean")[0].splitlines()
     rows = {line.split("│")[1].strip(): line for line in metrics if line.count("│") > 4}
     assert {"expert", "steph", "task-arithmetic"} <= set(rows)
     assert all(row.count("±") == 4 for name, row in rows.items() if name != "model")
@@ -180,7 +184,7 @@ def test_caption_says_whether_cells_hold_the_spread(merged: Cli) -> None:
     shown = set()
     for columns in ("120", "56"):
         text = merged("evaluate", "--target", "AAA", env={"COLUMNS": columns}).stdout
-        metrics = text.split("paired comparison")[0]
+        metrics = text.split("95% CI of the mean")[0]
         cells = [line for line in metrics.splitlines() if line.count("│") > 4]
         spread = any("±" in line for line in cells)
         assert ("mean ± std over folds" in metrics) == spread

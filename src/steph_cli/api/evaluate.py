@@ -9,6 +9,7 @@ from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.errors import BadInputError
 from steph_cli.evaluation import folds as lib
 from steph_cli.evaluation import record
+from steph_cli.evaluation.bootstrap import DEFAULT_RESAMPLES
 from steph_cli.evaluation.folds import FoldResult
 from steph_cli.evaluation.summary import Paired, Summary, compare, summarize, transfer
 from steph_cli.hooks import NO_HOOKS, Hooks
@@ -93,6 +94,7 @@ def evaluate(
     folds: str = "all",
     baseline: str = "expert",
     risk_groups: bool = False,
+    bootstrap: int = DEFAULT_RESAMPLES,
     seed: int | None = None,
     device: str = "auto",
     hooks: Hooks = NO_HOOKS,
@@ -103,14 +105,20 @@ def evaluate(
     (scikit-survival; IPCW from the fold's train split). A fold without a model, or whose
     model is stale (an input changed since it was made), is skipped with the reason; every
     model is compared with ``baseline`` on the same folds (Wilcoxon signed-rank).
+    Harrell's C, Uno's C and the td-AUC get percentile bootstrap 95% intervals from
+    ``bootstrap`` resamples of each fold's test patients (0: none), seeded by ``seed``;
+    a mean over folds gets its interval from the folds' replicates averaged.
     ``risk_groups`` also scores each fold's training patients, for the
     Kaplan–Meier plots of :meth:`Evaluation.plot`.
     """
     ws = workspace_of(workspace)
+    if bootstrap < 0:
+        raise BadInputError(f"bootstrap {bootstrap}: give a number of resamples, or 0 for none")
     targets = selection.cohorts(ws, target)
     wanted = model_names(model, ws, targets)
     model_names(baseline, ws, targets)
     where = devices.resolve(device)
+    used = settings.resolve_seed(ws, seed)
     work: list[tuple[str, str, int]] = []
     for name in targets:
         models = lib.available_models(ws, name) if wanted is None else wanted
@@ -130,7 +138,9 @@ def evaluate(
             if path.is_file() and (name, k) not in loaded:
                 loaded[(name, k)] = fold_data.load(ws, name, k, where)
             data = loaded.get((name, k))
-            results.append(lib.evaluate_fold(ws, name, m, k, where, risk_groups, data))
+            results.append(
+                lib.evaluate_fold(ws, name, m, k, where, risk_groups, data, bootstrap, used)
+            )
         hooks.advance("evaluate")
     digests.hashes.save()
     for r in results:
@@ -146,11 +156,10 @@ def evaluate(
         "folds": folds,
         "baseline": baseline,
         "risk_groups": risk_groups,
+        "bootstrap": bootstrap,
         "seed": seed,
         "device": str(where),
     }
-    evaluation.run_dir = record.record(
-        ws, results, evaluation.to_json(), call, settings.resolve_seed(ws, seed)
-    )
+    evaluation.run_dir = record.record(ws, results, evaluation.to_json(), call, used)
     hooks.note(f"run recorded in {evaluation.run_dir}")
     return evaluation

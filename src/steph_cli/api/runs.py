@@ -480,6 +480,7 @@ def _evaluate(
         folds=call["folds"],
         baseline=call["baseline"],
         risk_groups=call.get("risk_groups", False),
+        bootstrap=call.get("bootstrap", 0),
         seed=call.get("seed"),
         device=str(device),
         hooks=hooks,

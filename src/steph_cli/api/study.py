@@ -553,6 +553,7 @@ def report_study(
             ",".join(m for m in labels if not (alone and m in family)),
             folds=_folds(study),
             baseline=study.baseline,
+            bootstrap=0,  # the study's intervals are over (cohort, fold, seed) pairs
             seed=cell.seed,
             device=device,
             hooks=hooks,

@@ -44,6 +44,14 @@ def evaluate(
         Path | None,
         typer.Option(help="Folder for Kaplan–Meier plots and the C-index bar chart."),
     ] = None,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            help="Resamples of each fold's test patients for the 95% intervals of Harrell's "
+            "C, Uno's C and td-AUC (0: none).",
+            min=0,
+        ),
+    ] = 1000,
     plot_format: Annotated[
         str,
         typer.Option(help="Image format of --plot.", **completion.one_of("png", "svg", "pdf")),
@@ -57,6 +65,10 @@ def evaluate(
     A fold without a model, or a metric that cannot be computed (e.g. no events in the test
     split), is reported as missing with the reason; means say how many folds they cover.
     Every model is compared with --baseline on the same folds (Wilcoxon signed-rank).
+
+    95% intervals: percentile bootstrap over each fold's test patients (--bootstrap
+    resamples, seeded by --seed); a mean over folds is bootstrapped by resampling every
+    fold at once.
     """
     from steph_cli import api
     from steph_cli.plotting import FORMATS
@@ -72,6 +84,7 @@ def evaluate(
             folds=folds,
             baseline=baseline,
             risk_groups=plot is not None,
+            bootstrap=bootstrap,
             seed=state.seed,
             device=state.device,
             hooks=hooks,

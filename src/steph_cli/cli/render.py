@@ -57,6 +57,8 @@ def evaluation(
         out.print(_fit(lambda detail: model_table(targets[0], summaries, detail)))
     else:
         out.print(_fit(lambda detail: cohort_table(summaries, detail)))
+    if any(s.ci for s in summaries):
+        out.print(_fit(lambda detail: interval_table(summaries, detail)))
     if tests:
         out.print(paired_table(tests))
         if any(t.p_value is None and t.reason for t in tests):
@@ -156,6 +158,35 @@ def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
         f"Harrell's C on the test folds, {_over_folds(detail)} (best marked *)",
         ["cohort", *models],
         rows,
+    )
+
+
+CI_METRICS = ("harrell_c", "uno_c", "td_auc")
+
+
+def interval_table(summaries: list["Summary"], detail: int = 0) -> Table:
+    """The bootstrap intervals of the means over folds: models × cohorts of Harrell's C
+    when that fits (``detail`` 0), else one row per (cohort, model) with every metric."""
+    title = "95% CI of the mean over folds (bootstrap over test patients)"
+    by = {(s.target, s.model, s.metric): s for s in summaries}
+    models = sorted({s.model for s in summaries}, key=lambda m: (m != "expert", m))
+    targets = sorted({s.target for s in summaries})
+
+    def cell(t: str, m: str, metric: str) -> str | None:
+        s = by.get((t, m, metric))
+        return None if s is None or s.ci is None else f"{s.ci[0]:.3f}–{s.ci[1]:.3f}"
+
+    if detail == 0 and len(targets) > 1:
+        rows = [[m, *(cell(t, m, "harrell_c") for t in targets)] for m in models]
+        return table(f"Harrell's C, {title}", ["model", *targets], rows)
+    rows = [
+        [*([t] if len(targets) > 1 else []), m, *(cell(t, m, x) for x in CI_METRICS)]
+        for t in targets
+        for m in models
+    ]
+    head = ["cohort"] * (len(targets) > 1)
+    return table(
+        title, [*head, "model", *(LABELS[x] for x in CI_METRICS)], rows, names=len(head) + 1
     )
 
 

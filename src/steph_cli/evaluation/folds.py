@@ -1,11 +1,13 @@
 """Metrics of one model on one fold's test patients (METHOD §6)."""
 
-from dataclasses import dataclass, field
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from steph_cli.evaluation import bootstrap
 from steph_cli.evaluation.inference import load_model
 from steph_cli.survival import curves
 from steph_cli.survival.metrics import (
@@ -37,6 +39,16 @@ class FoldResult:
     times: list[float] = field(default_factory=list)
     events: list[int] = field(default_factory=list)
     train_median_risk: float | None = None  # splits test patients into low / high risk
+    survival: list[list[float]] = field(default_factory=list)  # S at each bin's right edge
+    bin_width: float = 0.0  # days per bin of ``survival``
+    train_followup: float = 0.0  # the training patients' longest follow-up, days
+    replicates: dict[str, np.ndarray] = field(default_factory=dict)  # bootstrap, per metric
+
+
+def resample_seed(seed: int, target: str, fold: int) -> list[int]:
+    """The bootstrap's seed for one fold: every model of the fold is scored on the same
+    resamples, so their intervals (and a mean over folds) are comparable."""
+    return [seed, fold, zlib.crc32(target.encode())]
 
 
 def model_path(ws: Workspace, target: str, model: str, fold: int) -> Path:
@@ -59,10 +71,14 @@ def evaluate_fold(
     device: torch.device,
     risk_groups: bool = False,
     data: fold_data.FoldData | None = None,
+    resamples: int = 0,
+    seed: int = 0,
 ) -> FoldResult:
     """Metrics of ``model`` on the fold's test patients; with ``risk_groups`` also the median
     risk of the fold's training patients (a forward pass over them), for Kaplan–Meier plots.
-    ``data`` lets several models of one fold share its loaded bags and labels."""
+    ``data`` lets several models of one fold share its loaded bags and labels. With
+    ``resamples``, each concordance metric gets a percentile bootstrap interval over the
+    test patients, and its replicates are kept for the interval of a mean over folds."""
     path = model_path(ws, target, model, fold)
     if not path.is_file():
         return FoldResult(target, model, fold, skipped=f"no {model} model for fold {fold}")
@@ -85,6 +101,14 @@ def evaluate_fold(
             else Metric(None, why)
         ),
     }
+    replicates: dict[str, np.ndarray] = {}
+    if resamples:
+        weights = bootstrap.resamples(len(test.times), resamples, resample_seed(seed, target, fold))
+        replicates = _replicates(train, test, risks, times, tau, metrics, weights)
+        for name, values in replicates.items():
+            found = bootstrap.interval(values)
+            if found is not None:
+                metrics[name] = replace(metrics[name], ci=(found.low, found.high))
     median = float(np.median(data.risks(net, data.train.patients))) if risk_groups else None
     return FoldResult(
         target,
@@ -97,4 +121,26 @@ def evaluate_fold(
         times=data.test.times.tolist(),
         events=data.test.events.tolist(),
         train_median_risk=median,
+        survival=surv.tolist(),
+        bin_width=data.bins.width,
+        train_followup=float(train.times.max()),
+        replicates=replicates,
     )
+
+
+def _replicates(
+    train: Cohort,
+    test: Cohort,
+    risks: np.ndarray,
+    times: np.ndarray,
+    tau: float | None,
+    metrics: dict[str, Metric],
+    weights: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Bootstrap replicates of each concordance metric the fold has a value for."""
+    made = {
+        "harrell_c": lambda: bootstrap.harrell(test, risks, weights),
+        "uno_c": lambda: bootstrap.uno(train, test, risks, tau, weights),
+        "td_auc": lambda: bootstrap.td_auc(train, test, risks, times, weights),
+    }
+    return {name: make() for name, make in made.items() if metrics[name].value is not None}

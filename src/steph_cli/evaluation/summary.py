@@ -8,6 +8,7 @@ from typing import Protocol
 import numpy as np
 from scipy.stats import norm, t, wilcoxon
 
+from steph_cli.evaluation import bootstrap
 from steph_cli.evaluation.folds import METRICS, FoldResult
 from steph_cli.merging import controls
 
@@ -42,6 +43,7 @@ class Summary:
     std: float | None
     n: int  # folds with a value
     folds: int  # folds evaluated (with a model)
+    ci: tuple[float, float] | None = None  # 95% bootstrap interval of the mean over folds
 
 
 def summarize(results: list[FoldResult]) -> list[Summary]:
@@ -55,8 +57,31 @@ def summarize(results: list[FoldResult]) -> list[Summary]:
             values = [v for r in evaluated if (v := r.metrics[metric].value) is not None]
             mean = float(np.mean(values)) if values else None
             std = float(np.std(values)) if values else None
-            out.append(Summary(target, model, metric, mean, std, len(values), len(evaluated)))
+            out.append(
+                Summary(
+                    target,
+                    model,
+                    metric,
+                    mean,
+                    std,
+                    len(values),
+                    len(evaluated),
+                    _pooled_ci(evaluated, metric) if values else None,
+                )
+            )
     return out
+
+
+def _pooled_ci(results: list[FoldResult], metric: str) -> tuple[float, float] | None:
+    """The interval of the mean over folds: replicate b is the mean of each fold's b-th
+    replicate (each fold resampled on its own), so the folds' spread and their sizes both
+    count. None unless every fold with a value was bootstrapped."""
+    with_value = [r for r in results if r.metrics[metric].value is not None]
+    draws = [d for r in with_value if (d := r.replicates.get(metric)) is not None]
+    if not draws or len(draws) < len(with_value) or len({len(d) for d in draws}) > 1:
+        return None
+    found = bootstrap.interval(np.stack(draws).mean(axis=0))
+    return (found.low, found.high) if found else None
 
 
 @dataclass(frozen=True)

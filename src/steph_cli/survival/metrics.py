@@ -26,9 +26,11 @@ LOW_Q, HIGH_Q = 10, 90
 class Metric:
     value: float | None
     reason: str | None = None
+    ci: tuple[float, float] | None = None  # 95% percentile bootstrap over test patients
 
-    def as_dict(self) -> dict[str, float | str | None]:
-        return {"value": self.value, "reason": self.reason}
+    def as_dict(self) -> dict[str, object]:
+        ci = list(self.ci) if self.ci else None
+        return {"value": self.value, "reason": self.reason, "ci": ci}
 
 
 def harrell_cindex(events: np.ndarray, times: np.ndarray, risks: np.ndarray) -> Metric:
