@@ -191,3 +191,30 @@ def test_caption_says_whether_cells_hold_the_spread(merged: Cli) -> None:
         assert ("fold means (± std: --json)" in metrics) == (not spread)
         shown.add(spread)
     assert shown == {True, False}
+
+
+def test_predictions_file_recomputes_the_cindex_with_lifelines(merged: Cli, tmp_path: Path) -> None:
+    """The out-of-fold file read back: lifelines' C-index of ``-risk`` (lifelines wants higher
+    = longer survival) equals evaluate's Harrell's C for every (model, cohort, fold)."""
+    import pandas as pd
+    from lifelines.utils import concordance_index
+
+    path = tmp_path / "oof.csv"
+    report = merged.json("evaluate", "--target", "AAA", "--predictions", str(path))
+    frame = pd.read_csv(path)
+    scored = [f for f in report["folds"] if f["skipped"] is None]
+    assert len(frame) == sum(f["n_test"] for f in scored)
+    assert {"S_1y", "S_5y", "S_10y", "S_10y_beyond_followup", "train_followup_days"} <= set(
+        frame.columns
+    )
+    for f in scored:
+        rows = frame[
+            (frame.model == f["model"]) & (frame.cohort == f["target"]) & (frame.fold == f["fold"])
+        ]
+        assert len(rows) == f["n_test"]
+        c = concordance_index(rows.time, -rows.risk, rows.event)
+        assert c == pytest.approx(f["metrics"]["harrell_c"]["value"], abs=1e-12)
+    follow = frame.train_followup_days.to_numpy()
+    assert (frame.S_10y_beyond_followup == (follow < 10 * 365.25)).all()
+    assert (frame.S_1y >= frame.S_5y).all() and (frame.S_5y >= frame.S_10y).all()
+    merged("evaluate", "--target", "AAA", "--predictions", str(tmp_path / "p.xlsx"), code=2)

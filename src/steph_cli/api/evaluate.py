@@ -11,6 +11,7 @@ from steph_cli.evaluation import folds as lib
 from steph_cli.evaluation import record
 from steph_cli.evaluation.bootstrap import DEFAULT_RESAMPLES
 from steph_cli.evaluation.folds import FoldResult
+from steph_cli.evaluation.predictions import HORIZONS, prediction_records
 from steph_cli.evaluation.summary import Paired, Summary, compare, summarize, transfer
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
@@ -48,6 +49,33 @@ class Evaluation:
                     writer.writerow(
                         [r.target, r.model, r.fold, r.n_test, name, metric.value, metric.reason]
                     )
+        return path
+
+    def predictions(self, horizons: tuple[float, ...] = HORIZONS) -> list[dict[str, object]]:
+        """Out-of-fold predictions, one record per (model, cohort, fold, test patient), in a
+        form ``pandas.DataFrame`` takes as it is: time (days) and event, ``risk`` (−Σ S:
+        higher means earlier death; lifelines' ``concordance_index`` wants ``-risk``),
+        ``S_<h>y`` the survival at ``h`` years and ``S_<h>y_beyond_followup`` whether that
+        time lies beyond the fold's training follow-up (an extrapolation)."""
+        return prediction_records(self.folds, horizons)
+
+    def write_predictions(self, path: str | Path) -> Path:
+        """:meth:`predictions` as CSV, or as Parquet for a ``.parquet`` path (needs pyarrow)."""
+        import pandas as pd
+
+        path = Path(path)
+        frame = pd.DataFrame(self.predictions())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".parquet":
+            try:
+                frame.to_parquet(path, index=False)
+            except ImportError as exc:
+                raise BadInputError(
+                    f"{path}: writing Parquet needs pyarrow (pip install pyarrow); or give a "
+                    ".csv path"
+                ) from exc
+        else:
+            frame.to_csv(path, index=False)
         return path
 
     def plot(self, folder: str | Path, form: str = "png") -> dict[Path, float | None]:

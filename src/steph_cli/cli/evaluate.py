@@ -14,6 +14,7 @@ EPILOG = examples(
     "steph evaluate --target all --model all",
     "steph evaluate --target LUSC --model expert,steph --csv lusc.csv --plot plots/",
     "steph evaluate --target LUSC --baseline ada --json",
+    "steph evaluate --target all --predictions oof.csv --bootstrap 2000",
 )
 
 
@@ -39,6 +40,13 @@ def evaluate(
     ] = "expert",
     csv_path: Annotated[
         Path | None, typer.Option("--csv", help="Write one row per fold and metric.")
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write out-of-fold predictions, one row per model, cohort, fold and test "
+            "patient (.csv, or .parquet with pyarrow).",
+        ),
     ] = None,
     plot: Annotated[
         Path | None,
@@ -73,6 +81,8 @@ def evaluate(
     from steph_cli import api
     from steph_cli.plotting import FORMATS
 
+    if predictions is not None and predictions.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter("give a .csv or .parquet path", param_hint="--predictions")
     if plot_format not in FORMATS:
         raise typer.BadParameter(f"use {', '.join(FORMATS)}", param_hint="--plot-format")
     with RichHooks(state) as hooks:
@@ -91,6 +101,8 @@ def evaluate(
         )
     if csv_path is not None:
         note(state, f"wrote {evaluation.write_csv(csv_path)}")
+    if predictions is not None:
+        note(state, f"wrote {evaluation.write_predictions(predictions)}")
     if plot is not None:
         for path, p in evaluation.plot(plot, plot_format).items():
             note(state, f"{path}: log-rank p = {p:.3g}" if p is not None else f"{path} saved")
