@@ -146,7 +146,41 @@ def test_predict_expert_one_row_per_file_and_csv(merged: Cli, tmp_path: Path) ->
     preds = merged.json(*args)
     assert [p["patient"] for p in preds] == [f.stem for f in files]
     rows = list(csv.reader((tmp_path / "p.csv").open()))
-    assert rows[0][:3] == ["patient", "risk", "S(365)"] and len(rows) == 4
+    assert rows[0][:6] == ["model", "patient", "patches", "risk", "train_followup_days", "S(365)"]
+    assert len(rows) == 4 and {r[0] for r in rows[1:]} == {"fold2.safetensors"}
+    assert [int(r[2]) for r in rows[1:]] == [p["patches"] for p in preds]
+
+
+def test_predict_folders_globs_and_a_registered_cohort(merged: Cli) -> None:
+    """--features takes a folder and a pattern; --cohort --split test predicts exactly the
+    patients evaluate scored on the model's fold, with the same risks."""
+    ws = Workspace(merged.workspace)
+    model = str(ws.expert_file("BBB", 1))
+    folder = ws.features_dir("BBB")
+    by_dir = merged.json("predict", "--model", model, "--features", str(folder))
+    by_glob = merged.json("predict", "--model", model, "--features", str(folder / "*-DX1.h5"))
+    assert [p["patient"] for p in by_dir] == sorted(f.stem for f in folder.glob("*.h5"))
+    assert [p["patient"] for p in by_glob] == sorted(f.stem for f in folder.glob("*-DX1.h5"))
+    scored = evaluate_fold(ws, "BBB", "expert", 1, torch.device("cpu"))
+    preds = merged.json("predict", "--model", model, "--cohort", "BBB", "--split", "test")
+    assert [p["patient"] for p in preds] == scored.patients
+    # evaluate reads the float16 bag cache, predict the float32 files (docs/evaluation.md)
+    np.testing.assert_allclose([p["risk"] for p in preds], scored.risks, atol=1e-4)
+    followup = preds[0]["followup_days"]
+    assert followup == max(
+        t for p, t in zip(*_labels(ws, "BBB"), strict=True) if p not in set(scored.patients)
+    )
+    shown = merged("predict", "--model", model, "--cohort", "BBB", "--split", "test").stdout
+    assert ("†" in shown) == (followup < 10 * 365)
+    text = merged("predict", "--model", model, "--features", str(folder / "none*.h5"), code=2)
+    assert "matches no file" in text.stderr
+    both = merged("predict", "--model", model, "--cohort", "BBB", "--features", str(folder), code=2)
+    assert "one of the two" in both.stderr
+
+
+def _labels(ws: Workspace, cohort: str) -> tuple[list[str], list[float]]:
+    rows = list(csv.DictReader(ws.labels_file(cohort).open()))
+    return [r["patient_id"] for r in rows], [float(r["t"]) for r in rows]
 
 
 def test_predict_refuses_other_feature_dim(merged: Cli, tmp_path: Path) -> None:

@@ -1,14 +1,16 @@
 """Predictions of a model file for new bags: risk score and discrete survival curve."""
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from steph_cli.errors import BadInputError
-from steph_cli.evaluation.inference import load_model
+from steph_cli.models.io import ModelFile
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
 from steph_cli.workspace.features import read_features
@@ -16,32 +18,39 @@ from steph_cli.workspace.features import read_features
 
 @dataclass(frozen=True)
 class Prediction:
+    model: str  # the model file's name
     patient: str
     slides: list[str]
     patches: int
     risk: float
     days: list[float]  # right edge of each bin
     survival: list[float]  # probability of surviving to that day
+    followup_days: float | None  # the model's training follow-up (None: not known here)
+
+    def beyond_followup(self, days: float) -> bool:
+        """Whether S at ``days`` extrapolates past what the model's training patients saw."""
+        return self.followup_days is not None and days > self.followup_days
 
 
 def predict(
-    model_path: Path,
-    features: list[Path],
-    patient_id: str | None = None,
+    model: nn.Module,
+    model_file: ModelFile,
+    name: str,
+    groups: Mapping[str, list[Path]],
     device: torch.device | str = "cpu",
+    followup_days: float | None = None,
 ) -> list[Prediction]:
-    """One prediction per feature file, or one for all files as ``patient_id``'s bag."""
-    model, model_file = load_model(model_path, device)
+    """One prediction per patient of ``groups``, its bag being all its files' patches."""
     arch = model_file.arch
     bins = TimeBins(**json.loads(model_file.meta.get("time_bins") or "{}"))
-    groups = {patient_id: features} if patient_id else {p.stem: [p] for p in features}
+    days = ((np.arange(bins.count) + 1) * bins.width).tolist()
     out = []
     for patient, paths in groups.items():
         bags = [read_features(p).features for p in paths]
         for path, bag in zip(paths, bags, strict=True):
             if bag.shape[1] != arch.in_dim:
                 raise BadInputError(
-                    f"{path}: features have dimension {bag.shape[1]} but {model_path} expects "
+                    f"{path}: features have dimension {bag.shape[1]} but {name} expects "
                     f"{arch.in_dim}; use features from the encoder the model was trained on"
                 )
         bag = np.concatenate(bags)
@@ -49,15 +58,16 @@ def predict(
             raise BadInputError(f"patient {patient}: no patches in {', '.join(map(str, paths))}")
         with torch.no_grad():
             logits = model(torch.from_numpy(bag).to(device))
-        surv = curves.survival(logits).cpu().numpy().astype(float)
         out.append(
             Prediction(
+                name,
                 patient,
                 [p.stem for p in paths],
                 len(bag),
                 float(curves.risk(logits).item()),
-                ((np.arange(bins.count) + 1) * bins.width).tolist(),
-                surv.tolist(),
+                days,
+                curves.survival(logits).cpu().numpy().astype(float).tolist(),
+                followup_days,
             )
         )
     return out
