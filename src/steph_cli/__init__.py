@@ -57,6 +57,11 @@ _TYPES = {
 __all__ = ["__version__", *API, *_TYPES]
 
 
+def __dir__() -> list[str]:
+    """The API first, so that a notebook's tab completion offers it before it is loaded."""
+    return sorted({*__all__, "__version__"})
+
+
 def __getattr__(name: str) -> Any:
     import importlib
 

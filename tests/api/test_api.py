@@ -145,3 +145,37 @@ def test_open_workspace_creates_settings_only_when_asked(tmp_path: Path) -> None
     assert not ws.settings_file.exists()
     api.open_workspace(tmp_path / "new", create=True, seed=9)
     assert "seed = 9" in ws.settings_file.read_text()
+
+
+def test_notebook_sees_the_api_and_short_reprs(trained: Cli) -> None:
+    """Tab completion lists the API before it is loaded; reprs give counts, not every id."""
+    import subprocess
+    import sys
+
+    import steph_cli as steph
+
+    listed = subprocess.run(
+        [sys.executable, "-c", "import steph_cli; print(dir(steph_cli))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in ("train", "merge", "evaluate", "predict", "Workspace", "open_workspace"):
+        assert repr(name) in listed
+    from steph_cli.workspace import cohorts
+
+    ws = steph.open_workspace(trained.workspace)
+    labels = cohorts.load_labels(ws, "AAA")
+    events = int(labels.events.sum())
+    assert (
+        repr(labels) == f"Labels({len(labels)} patients, {labels.n_slides} slides, {events} events)"
+    )
+    folds = steph.split_cohort(ws, "BBB", 3, force=True).folds
+    assert (
+        repr(folds[0]) == f"Fold(0: train {len(folds[0].train)}, val 0, test {len(folds[0].test)})"
+    )
+    evaluation = steph.evaluate(ws, "AAA", "expert", bootstrap=0)
+    shown = repr(evaluation) + repr(evaluation.folds)
+    assert shown.startswith("Evaluation(1 target(s), 1 model(s), 3 fold(s) scored, 0 skipped")
+    assert "FoldResult(AAA expert fold 0: " in shown
+    assert not any(p in shown for p in labels.patients)

@@ -47,8 +47,32 @@ def test_kaplan_meier_starts_at_one_marks_censoring_and_counts_at_risk() -> None
     assert "low risk" in table[0] and "high risk" in table[0]
     starts = [int(n) for n in table[0].split() if n.isdigit()]
     assert sum(starts) == 80  # everyone is at risk at day 0
-    assert ax.get_xlabel() == "days" and ax.get_ylabel() == "survival probability"
+    assert ax.get_xlabel() == "days" and ax.get_ylabel() == "survival probability (95% band)"
     assert p is not None and f"log-rank p = {p:.3g}" in ax.get_title()
+    assert "training patients' median" in ax.get_title()
+    assert len(ax.collections) >= 2  # a confidence band per group
+
+
+def test_kaplan_meier_in_years_split_at_the_test_median_without_training_risks() -> None:
+    folds = [_fold(0), _fold(1)]
+    for r in folds:
+        r.train_median_risk = None  # an evaluation made without risk_groups
+    fig, p = kaplan_meier_figure(folds, "T", time_unit="years")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "years" and "test patients' median" in ax.get_title()
+    longest = max(max(r.times) for r in folds) / 365.25
+    ends = [line.get_xdata()[-1] for line in ax.get_lines() if line.get_label() == "low risk"]
+    assert ends and max(ends) <= longest + 1e-9
+    assert p is not None
+
+
+def test_kaplan_meier_refuses_an_empty_group() -> None:
+    from steph_cli.errors import BadInputError
+
+    fold = _fold(0)
+    fold.train_median_risk = min(fold.risks) - 1  # every test patient above it
+    with pytest.raises(BadInputError, match=r"every test patient \(40\) is high risk"):
+        kaplan_meier_figure([fold], "T")
 
 
 def test_heatmap_clusters_uses_a_sequential_map_and_labels_its_bar() -> None:

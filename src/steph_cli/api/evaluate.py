@@ -31,6 +31,14 @@ class Evaluation:
     transfer: list[Paired] = field(default_factory=list)  # each merge − its controls
     run_dir: Path | None = None
 
+    def __repr__(self) -> str:  # counts: a notebook should not print every patient
+        scored = [r for r in self.folds if r.skipped is None]
+        return (
+            f"Evaluation({len({r.target for r in self.folds})} target(s), "
+            f"{len({r.model for r in self.folds})} model(s), {len(scored)} fold(s) scored, "
+            f"{len(self.folds) - len(scored)} skipped; run {self.run_dir})"
+        )
+
     def to_json(self) -> dict[str, object]:
         """What ``steph evaluate --json`` prints and the run's metrics.json holds."""
         return record.payload(self.folds, self.summary, self.paired, self.transfer)
@@ -78,10 +86,14 @@ class Evaluation:
             frame.to_csv(path, index=False)
         return path
 
-    def plot(self, folder: str | Path, form: str = "png") -> dict[Path, float | None]:
-        """Kaplan–Meier plots of predicted risk groups (each with its log-rank p-value) and
-        the C-index bar chart in ``folder``, as ``form`` (png, svg or pdf); needs an
-        evaluation with ``risk_groups``."""
+    def plot(
+        self, folder: str | Path, form: str = "png", time_unit: str = "days"
+    ) -> dict[Path, float | None]:
+        """Kaplan–Meier plots of predicted risk groups with 95% bands (each with its log-rank
+        p-value; times in ``time_unit``: days, months or years) and the C-index bar chart in
+        ``folder``, as ``form`` (png, svg or pdf). Test patients are split at the median
+        risk of their fold's training patients when the evaluation computed it
+        (``risk_groups``), else at their own median."""
         from steph_cli.evaluation import plots
 
         folder = Path(folder)
@@ -90,7 +102,7 @@ class Evaluation:
         for t, m in sorted({(r.target, r.model) for r in self.folds if r.skipped is None}):
             path = folder / f"km-{t}-{m}.{form}"
             subset = [r for r in self.folds if r.target == t and r.model == m]
-            written[path] = plots.kaplan_meier(subset, f"{t} · {m} (test folds)", path)
+            written[path] = plots.kaplan_meier(subset, f"{t} · {m} (test folds)", path, time_unit)
         bars = plots.cindex_bars(self.summary, folder / f"cindex.{form}")
         written[bars] = None
         return written

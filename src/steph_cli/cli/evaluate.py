@@ -52,6 +52,13 @@ def evaluate(
         Path | None,
         typer.Option(help="Folder for Kaplan–Meier plots and the C-index bar chart."),
     ] = None,
+    time_unit: Annotated[
+        str,
+        typer.Option(
+            help="Time axis of the --plot Kaplan–Meier curves.",
+            **completion.one_of("days", "months", "years"),
+        ),
+    ] = "days",
     bootstrap: Annotated[
         int,
         typer.Option(
@@ -83,6 +90,8 @@ def evaluate(
 
     if predictions is not None and predictions.suffix not in (".csv", ".parquet"):
         raise typer.BadParameter("give a .csv or .parquet path", param_hint="--predictions")
+    if time_unit not in ("days", "months", "years"):
+        raise typer.BadParameter("use days, months or years", param_hint="--time-unit")
     if plot_format not in FORMATS:
         raise typer.BadParameter(f"use {', '.join(FORMATS)}", param_hint="--plot-format")
     with RichHooks(state) as hooks:
@@ -104,7 +113,7 @@ def evaluate(
     if predictions is not None:
         note(state, f"wrote {evaluation.write_predictions(predictions)}")
     if plot is not None:
-        for path, p in evaluation.plot(plot, plot_format).items():
+        for path, p in evaluation.plot(plot, plot_format, time_unit).items():
             note(state, f"{path}: log-rank p = {p:.3g}" if p is not None else f"{path} saved")
     if state.json:
         emit_json(evaluation.to_json())

@@ -44,6 +44,14 @@ class FoldResult:
     train_followup: float = 0.0  # the training patients' longest follow-up, days
     replicates: dict[str, np.ndarray] = field(default_factory=dict)  # bootstrap, per metric
 
+    def __repr__(self) -> str:  # counts: a notebook should not print every patient and risk
+        head = f"FoldResult({self.target} {self.model} fold {self.fold}"
+        if self.skipped:
+            return f"{head}: skipped, {self.skipped})"
+        c = self.metrics["harrell_c"].value if "harrell_c" in self.metrics else None
+        shown = "none" if c is None else f"{c:.3f}"
+        return f"{head}: {self.n_test} test patients, Harrell's C {shown})"
+
 
 def resample_seed(seed: int, target: str, fold: int) -> list[int]:
     """The bootstrap's seed for one fold: every model of the fold is scored on the same

@@ -8,23 +8,29 @@ import numpy as np
 from sksurv.compare import compare_survival
 from sksurv.util import Surv
 
+from steph_cli.errors import BadInputError
 from steph_cli.evaluation.folds import FoldResult
 from steph_cli.evaluation.summary import StudyRow, Summary
 from steph_cli.plotting import pyplot, save
+from steph_cli.workspace.labels import UNITS
 
 
-def risk_groups(results: list[FoldResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def risk_groups(results: list[FoldResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """(times, events, high-risk flag) of every test patient of these folds, each split at
-    the median risk of its own fold's training patients."""
+    the median risk of its own fold's training patients when that was computed, else at the
+    median of the fold's test patients; and which median was used, for the caption."""
     times: list[float] = []
     events: list[int] = []
     high: list[bool] = []
+    by_train = all(r.train_median_risk is not None for r in results if r.skipped is None)
     for r in results:
-        if r.skipped is None and r.train_median_risk is not None:
+        if r.skipped is None and r.risks:
+            cut = r.train_median_risk if by_train else float(np.median(r.risks))
             times.extend(r.times)
             events.extend(r.events)
-            high.extend(np.asarray(r.risks) > r.train_median_risk)
-    return np.asarray(times, float), np.asarray(events, bool), np.asarray(high, bool)
+            high.extend(np.asarray(r.risks) > cut)
+    split = "training patients' median risk" if by_train else "test patients' median risk"
+    return np.asarray(times, float), np.asarray(events, bool), np.asarray(high, bool), split
 
 
 def logrank_p(times: np.ndarray, events: np.ndarray, high: np.ndarray) -> float | None:
@@ -33,46 +39,60 @@ def logrank_p(times: np.ndarray, events: np.ndarray, high: np.ndarray) -> float 
     return float(compare_survival(Surv.from_arrays(events, times), high)[1])
 
 
-def kaplan_meier_figure(results: list[FoldResult], title: str) -> tuple[Any, float | None]:
-    """Kaplan–Meier curves of the predicted low- and high-risk groups (each test patient
-    split at its fold's training median), from (0, 1), with censoring marks and the numbers
-    at risk below (lifelines); the figure and the log-rank p (None when a group is empty)."""
+def kaplan_meier_figure(
+    results: list[FoldResult], title: str, time_unit: str = "days"
+) -> tuple[Any, float | None]:
+    """Kaplan–Meier curves with 95% bands of the predicted low- and high-risk groups (each
+    test patient split at its fold's median risk), from (0, 1), with censoring marks and
+    the numbers at risk below (lifelines); the figure and the log-rank p. A group with no
+    patient is refused: a single curve compares nothing."""
     from lifelines import KaplanMeierFitter
     from lifelines.plotting import add_at_risk_counts
 
+    if time_unit not in UNITS:
+        raise BadInputError(f"time unit {time_unit!r}: use {', '.join(UNITS)}")
+    times, events, high, split = risk_groups(results)
+    if len(times) == 0 or high.all() or not high.any():
+        who = "no test patient" if len(times) == 0 else f"every test patient ({len(times)})"
+        side = "" if len(times) == 0 else (" high" if high.all() else " low")
+        raise BadInputError(
+            f"{title}: {who} is{side} risk when split at the {split}; a Kaplan–Meier "
+            "comparison needs both groups"
+        )
     plt = pyplot()
-    times, events, high = risk_groups(results)
     p = logrank_p(times, events, high)
+    times = times / UNITS[time_unit]
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     fitters = []
     for flag, label, colour in ((False, "low risk", "tab:blue"), (True, "high risk", "tab:red")):
         mask = high == flag
-        if mask.any():
-            fitter = KaplanMeierFitter(label=label).fit(times[mask], events[mask])
-            fitter.plot_survival_function(
-                ax=ax,
-                ci_show=False,
-                show_censors=True,
-                color=colour,
-                censor_styles={"marker": "|", "ms": 6, "mew": 1},
-            )
-            fitters.append(fitter)
+        fitter = KaplanMeierFitter(label=label).fit(times[mask], events[mask])
+        fitter.plot_survival_function(
+            ax=ax,
+            ci_show=True,
+            ci_alpha=0.15,
+            show_censors=True,
+            color=colour,
+            censor_styles={"marker": "|", "ms": 6, "mew": 1},
+        )
+        fitters.append(fitter)
     ax.set_xlim(left=0)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("days")
-    ax.set_ylabel("survival probability")
-    subtitle = f"log-rank p = {p:.3g}" if p is not None else "one risk group is empty"
+    ax.set_xlabel(time_unit)
+    ax.set_ylabel("survival probability (95% band)")
+    subtitle = f"split at the {split}; log-rank p = {p:.3g}" if p is not None else split
     ax.set_title(f"{title}\n{subtitle}", fontsize=9)
     ax.legend(fontsize=8, loc="lower left")
-    if fitters:
-        add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
+    add_at_risk_counts(*fitters, ax=ax, rows_to_show=["At risk"])
     fig.tight_layout()
     return fig, p
 
 
-def kaplan_meier(results: list[FoldResult], title: str, path: Path) -> float | None:
+def kaplan_meier(
+    results: list[FoldResult], title: str, path: Path, time_unit: str = "days"
+) -> float | None:
     """Save the Kaplan–Meier plot (PNG, SVG or PDF by suffix); the log-rank p-value."""
-    fig, p = kaplan_meier_figure(results, title)
+    fig, p = kaplan_meier_figure(results, title, time_unit)
     save(fig, path)
     return p
 

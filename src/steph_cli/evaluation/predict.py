@@ -27,6 +27,12 @@ class Prediction:
     survival: list[float]  # probability of surviving to that day
     followup_days: float | None  # the model's training follow-up (None: not known here)
 
+    def __repr__(self) -> str:  # the curve's 32 numbers belong in asdict(), not a repr
+        return (
+            f"Prediction({self.model}: {self.patient}, {self.patches} patches, "
+            f"risk {self.risk:.4f})"
+        )
+
     def beyond_followup(self, days: float) -> bool:
         """Whether S at ``days`` extrapolates past what the model's training patients saw."""
         return self.followup_days is not None and days > self.followup_days

@@ -85,6 +85,11 @@ class Labels:
     def __len__(self) -> int:
         return len(self.patients)
 
+    def __repr__(self) -> str:  # counts: a notebook should not print every patient id
+        return (
+            f"Labels({len(self)} patients, {self.n_slides} slides, {int(self.events.sum())} events)"
+        )
+
     @property
     def n_slides(self) -> int:
         return sum(len(s) for s in self.slides.values())

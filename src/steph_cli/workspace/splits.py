@@ -33,6 +33,11 @@ class Fold:
     def counts(self) -> dict[str, int]:
         return {s: len(getattr(self, s)) for s in SPLITS}
 
+    def __repr__(self) -> str:  # counts: a notebook should not print every patient id
+        return (
+            f"Fold({self.index}: " + ", ".join(f"{k} {v}" for k, v in self.counts().items()) + ")"
+        )
+
 
 def make_folds(labels: Labels, k: int, seed: int) -> list[Fold]:
     """Patient-level k-fold splits stratified by event and by time (above/below median).
