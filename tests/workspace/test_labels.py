@@ -198,9 +198,11 @@ def test_slides_found_by_patient_prefix() -> None:
 def test_cli_registers_a_tcga_cdr_table(cli: Cli, tiny_data: Path, tmp_path: Path) -> None:
     rows = (tiny_data / "AAA" / "labels.csv").read_text().splitlines()[1:]
     per_patient = {r.split(",")[0]: r.split(",")[2:] for r in rows}
-    table = "bcr_patient_barcode\ttype\tOS\tOS.time\tPFI\tPFI.time\n" + "".join(
-        f"{p}\tAAA\t{e}\t{t}\t{e}\t{t}\n" for p, (t, e) in per_patient.items()
-    )
+    table = (
+        "bcr_patient_barcode\ttype\tOS\tOS.time\tPFI\tPFI.time\n"
+        + "".join(f"{p}\tAAA\t{e}\t{t}\t{e}\t{t}\n" for p, (t, e) in per_patient.items())
+        + "TCGA-ZZ-9999\tLUSC\t1\t500\t1\t500\n"
+    )  # another cancer's patient: no features
     path = tmp_path / "cdr.tsv"
     path.write_text(table)
     feats = str(tiny_data / "AAA" / "features")
@@ -208,6 +210,7 @@ def test_cli_registers_a_tcga_cdr_table(cli: Cli, tiny_data: Path, tmp_path: Pat
     result = cli(*args, "--endpoint", "OS", "--json")
     assert json.loads(result.stdout)["patients"] == len(per_patient)
     assert "endpoint OS" in result.stderr
+    assert "1 patient(s) of the table have no feature file, left out" in result.stderr
     stored = (cli.workspace / "cohorts" / "AAA" / "labels.csv").read_text()
     assert f"AAA-0001,AAA-0001-DX2,{float(per_patient['AAA-0001'][0])!r}" in stored
     assert "no DSS or DSS.time column" in cli(*args, "--force", code=2).stderr

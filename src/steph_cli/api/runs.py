@@ -96,11 +96,17 @@ def list_runs(workspace: WorkspaceLike = None) -> list[RunRecord]:
 
 
 def show_run(workspace: WorkspaceLike, run: str) -> RunRecord:
-    """The run whose id is (or starts with) ``run``, or the manifest file at ``run``."""
+    """The run whose id is (or starts with) ``run``, the newest run for ``last``, or the
+    manifest file at ``run``."""
     path = Path(run)
     if path.is_file():
         return RunRecord.load(path)
     ws = workspace_of(workspace)
+    if run == "last":
+        runs = list_runs(ws)
+        if not runs:
+            raise MissingArtefactError(f"{ws.root} has no recorded run yet")
+        return runs[-1]
     matches = [r for r in list_runs(ws) if r.id.startswith(run)]
     if len(matches) != 1:
         known = ", ".join(r.id for r in list_runs(ws)[-3:]) or "none"

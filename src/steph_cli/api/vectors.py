@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.errors import Fix, MissingArtefactError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import vectors as lib
 from steph_cli.merging.vectors import VectorReport, VectorResult
@@ -40,10 +41,24 @@ def vectors(
 ) -> Vectors:
     """Write the task vectors (MIL encoder only) of the selected experts and report, for the
     first selected fold, each cohort's norm (total and per layer) and the cohort × cohort
-    cosine similarities; ``plot`` saves them as a heatmap (PNG/SVG/PDF)."""
+    cosine similarities; ``plot`` saves them as a heatmap (PNG/SVG/PDF).
+
+    Every fold (the default) means every fold that has an expert: the others are named in
+    a note. Folds asked for by number must all have one, checked before anything is
+    written."""
     ws = workspace_of(workspace)
     names = selection.cohorts(ws, cancer)
-    work = [(name, k) for name in names for k in selection.folds(ws, name, fold, folds)]
+    asked = [(name, k) for name in names for k in selection.folds(ws, name, fold, folds)]
+    work = [(name, k) for name, k in asked if ws.expert_file(name, k).is_file()]
+    missing = [(name, k) for name, k in asked if (name, k) not in work]
+    if missing and (fold is not None or folds != "all" or not work):
+        name, k = missing[0]
+        raise MissingArtefactError(
+            f"no expert for {name} fold {k}", Fix.run("train", cancer=name, fold=k)
+        )
+    for name in dict.fromkeys(n for n, _ in missing):
+        without = ",".join(str(k) for n, k in missing if n == name)
+        hooks.note(f"{name}: no expert for fold(s) {without}, so no task vector there")
     written = [lib.write_vector(ws, name, k, force) for name, k in work]
     fresh = sum(r.written for r in written)
     hooks.note(f"{fresh} task vector(s) written, {len(written) - fresh} up to date")

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 EPILOG = examples(
     "steph predict --model merged/LUSC/steph/fold0.safetensors --features new.h5",
     "steph predict --model m.safetensors --features slides/ --features 'more/*.h5'",
-    "steph predict --model experts/LUSC/fold0.safetensors --cohort LUSC --split test",
+    "steph predict --model experts/LUSC/fold0.safetensors --cohort LUSC",
+    "steph predict --model m.safetensors --cohort LUSC --split test --csv t.csv",
     "steph predict --model m.safetensors --features a.h5 --csv p.csv",
     "steph predict --model m.safetensors --features a.h5 --patient-id P7 --json",
 )

@@ -28,7 +28,8 @@ def reproduce(
     runs: Annotated[
         list[str],
         typer.Argument(
-            help="Run ids (or their unique starts) or manifest.json files.", metavar="RUN"
+            help="Run ids (or their unique starts), last (the newest), or manifest.json files.",
+            metavar="RUN",
         ),
     ],
     tolerance: Annotated[

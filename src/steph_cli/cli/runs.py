@@ -43,7 +43,9 @@ def show(
     state: State,
     run: Annotated[
         str,
-        typer.Argument(help="A run id (or its unique start), or a manifest.json.", metavar="RUN"),
+        typer.Argument(
+            help="A run id (or its unique start), last, or a manifest.json.", metavar="RUN"
+        ),
     ],
 ) -> None:
     """One run: its arguments, the sha256 of every input and output, and its metrics."""

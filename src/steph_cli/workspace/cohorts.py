@@ -1,6 +1,6 @@
 """Registering cohorts and describing them: the library behind ``steph cohort`` and ``status``."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,21 @@ def check_feature_coverage(labels: Labels, slide_ids: set[str], source: str) -> 
         )
 
 
+def _with_feature_slides(labels: Labels, stems: "list[str] | set[str]") -> Labels:
+    """A patient-level table (TCGA-CDR lists every patient of every cancer) with its slides
+    found among the feature files; when there are feature files, the patients with none are
+    left out, with a note, rather than refused."""
+    found = labels.assign_slides(stems)
+    have = set(stems)
+    kept = [p for p in found.patients if any(s in have for s in found.slides[p])]
+    if not have or len(kept) == len(found.patients) or not kept:
+        return found
+    note = (
+        f"{len(found.patients) - len(kept)} patient(s) of the table have no feature file, left out"
+    )
+    return replace(found.subset(kept), notes=(*found.notes, note), warnings=found.warnings)
+
+
 def add_cohort(
     ws: Workspace,
     name: str,
@@ -66,7 +81,7 @@ def add_cohort(
             if features_dir is not None
             else feature_slides(ws, name)
         )
-        labels = labels.assign_slides(stems)
+        labels = _with_feature_slides(labels, stems)
     folds = ws_splits.import_splits(splits_dir, labels) if splits_dir else []
     files: list[feature_store.FeatureFile] = []
     if features_dir is not None:
