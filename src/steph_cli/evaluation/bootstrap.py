@@ -117,7 +117,8 @@ def td_auc(
     train: Cohort, test: Cohort, risks: np.ndarray, times: np.ndarray, weights: np.ndarray
 ) -> np.ndarray:
     """Cumulative/dynamic AUC at ``times``, averaged as scikit-survival does: integrated over
-    the resample's Kaplan–Meier curve between the first and last time."""
+    the resample's Kaplan–Meier curve between the first and last time (over the times at
+    which the resample has both a case and a control)."""
     t, e = test.times.astype(np.float64), test.events.astype(bool)
     ipcw = _ipcw(train, test)
     cases = ((t[None, :] <= times[:, None]) & e[None, :]) * ipcw[None, :]  # [T, n]
@@ -133,5 +134,10 @@ def td_auc(
         return auc[:, 0]
     surv = _km(test, weights, times)
     drops = -np.diff(np.concatenate([np.ones((len(surv), 1)), surv], axis=1), axis=1)
+    # A resample may draw no case (or no control) at some time: its AUC there is undefined,
+    # and the mean runs over the times where it is defined. With every time defined this is
+    # scikit-survival's mean, whose denominator 1 − S(last) is the sum of the drops.
+    defined = np.isfinite(auc)
+    total = np.where(defined, drops, 0.0).sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (auc * drops).sum(1) / (1 - surv[:, -1])
+        return np.where(total > 0, np.where(defined, auc * drops, 0.0).sum(1) / total, np.nan)
