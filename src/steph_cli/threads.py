@@ -8,16 +8,24 @@ the cgroup's CPU quota (v2 ``cpu.max``, v1 ``cpu.cfs_quota_us``).
 The default follows ``bench/threads.py`` (expert step, 2 CPUs, seconds per bag relative to
 one thread alone, N = 100 … 10,000 patches): two threads alone 0.54–0.67×; two threads
 beside another busy process 1.40–1.68× (slower than one thread); one thread beside it
-1.03–1.08×. So a run takes every usable CPU that is idle when it starts (the 1-minute load
-average counts the busy ones) and never more; ``--jobs`` share that out.
+1.03–1.08×. So a run takes every usable CPU that is idle *now* and never more; ``--jobs``
+share that out. "Now" is a short sample of this process's CPUs in ``/proc/stat``, not the
+1-minute load average, which still counts work that finished a minute ago (a test suite
+just before a demo halved the demo's threads); a long run decides again between tasks.
 """
 
 import contextlib
 import contextvars
 import math
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+PROC_STAT = Path("/proc/stat")
+SAMPLE_SECONDS = 0.1
+# A decision is reused this long: a run of many short tasks samples once, a long one again.
+DECISION_SECONDS = 20.0
 
 CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
 CGROUP_V1 = (
@@ -62,17 +70,56 @@ def requested() -> int | None:
     return int(value) if value.isdigit() and int(value) > 0 else None
 
 
-def default(jobs: int = 1, cpus: int | None = None, load: float | None = None) -> int:
+def _cpu_jiffies(stat: Path, cpus: set[int]) -> tuple[float, float]:
+    """(busy, total) time of ``cpus`` so far, from their ``cpuN`` lines of /proc/stat."""
+    busy = total = 0.0
+    for line in stat.read_text().splitlines():
+        name, *fields = line.split()
+        if not (name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus):
+            continue
+        values = [float(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        total += sum(values)
+        busy += sum(values) - values[3] - values[4]
+    return busy, total
+
+
+def busy_cpus(seconds: float = SAMPLE_SECONDS, stat: Path = PROC_STAT) -> float:
+    """How many of this process's CPUs other work keeps busy now: the busy share of each CPU
+    of its affinity mask over ``seconds`` (this process sleeps meanwhile). Where there is no
+    /proc/stat (macOS), the 1-minute load average stands in."""
+    try:
+        cpus = os.sched_getaffinity(0)
+        busy0, total0 = _cpu_jiffies(stat, cpus)
+        time.sleep(seconds)
+        busy1, total1 = _cpu_jiffies(stat, cpus)
+    except (AttributeError, OSError, ValueError, IndexError):
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if total1 <= total0:
+        return 0.0
+    return len(cpus) * (busy1 - busy0) / (total1 - total0)
+
+
+_DECIDED: dict[str, float] = {}  # the last sample: {"at": monotonic seconds, "busy": CPUs}
+
+
+def _busy_recently() -> float:
+    now = time.monotonic()
+    if not _DECIDED or now - _DECIDED["at"] > DECISION_SECONDS:
+        _DECIDED.update(at=now, busy=busy_cpus())
+    return _DECIDED["busy"]
+
+
+def default(jobs: int = 1, cpus: int | None = None, busy: float | None = None) -> int:
     """Threads for each of ``jobs`` processes when none were asked for: those pinned by the
-    caller (``torch_threads``), else ``OMP_NUM_THREADS``, else the usable CPUs not already
-    busy (at least one), shared out."""
+    caller (``torch_threads``), else ``OMP_NUM_THREADS``, else the usable CPUs not busy now
+    (at least one), shared out. ``busy`` overrides the measurement (tests, benchmarks)."""
     asked = _PINNED.get() or requested()
     if asked:
         return asked
     cpus = cpus or available_cpus()
-    if load is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    return per_task(jobs, max(1, cpus - round(load)))
+    if busy is None:
+        busy = _busy_recently()
+    return per_task(jobs, max(1, cpus - round(busy)))
 
 
 def per_task(jobs: int, cpus: int | None = None) -> int:

@@ -1,6 +1,8 @@
 """The local process pool (``--jobs N``): same bytes as one process with as many threads,
 the same retry and blocking as the in-process executor, and its thread arithmetic."""
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -112,14 +114,47 @@ def test_threads_are_shared_out_and_oversubscription_is_named():
 
 def test_the_default_takes_the_idle_cpus_unless_threads_are_pinned(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert threads.default(cpus=8, load=0.2) == 8
-    assert threads.default(cpus=8, load=5.6) == 2  # six CPUs busy elsewhere
-    assert threads.default(cpus=2, load=3.0) == 1  # never fewer than one
-    assert threads.default(jobs=2, cpus=8, load=0.0) == 4
+    assert threads.default(cpus=8, busy=0.2) == 8
+    assert threads.default(cpus=8, busy=5.6) == 2  # six CPUs busy elsewhere
+    assert threads.default(cpus=2, busy=3.0) == 1  # never fewer than one
+    assert threads.default(jobs=2, cpus=8, busy=0.0) == 4
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert threads.default(cpus=8, load=0.0) == 3
+    assert threads.default(cpus=8, busy=0.0) == 3
     with threads.torch_threads(1):
-        assert threads.default(cpus=8, load=0.0) == 1
+        assert threads.default(cpus=8, busy=0.0) == 1
+
+
+def test_busy_cpus_sees_work_running_now_not_work_that_finished(tmp_path):
+    """A spinning process on one of this process's CPUs counts as about one busy CPU while it
+    runs; once it has stopped, a fresh sample no longer counts it (a load average would for
+    minutes). /proc/stat's per-CPU lines are what is read."""
+    import subprocess
+    import sys
+
+    if not threads.PROC_STAT.is_file():
+        pytest.skip("no /proc/stat here")
+    cpu = min(os.sched_getaffinity(0))
+    spin = "\n".join(
+        [
+            "import os, time",
+            f"os.sched_setaffinity(0, {{{cpu}}})",
+            "end = time.time() + 3",
+            "while time.time() < end: pass",
+        ]
+    )
+    proc = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.3)
+        assert threads.busy_cpus(0.5) >= 0.7
+    finally:
+        proc.kill()
+        proc.wait()
+    fake = tmp_path / "stat"
+    fake.write_text(
+        "cpu  9 9 9 9 9 9 9 9 0 0\ncpu0 1 0 1 7 1 0 0 0 0 0\ncpu1 4 0 0 4 0 0 0 0 0 0\n"
+    )
+    assert threads._cpu_jiffies(fake, {0}) == (2.0, 10.0)
+    assert threads._cpu_jiffies(fake, {0, 1}) == (6.0, 18.0)
 
 
 def test_too_many_threads_warn_before_the_run(tmp_path, tiny_data):

@@ -2,7 +2,8 @@
 follows them (its hooks)."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
@@ -99,6 +100,17 @@ def task_bar(hooks: Hooks, total: int) -> Events:
     return Events(on_status)
 
 
+def _threads_decided(task: Task) -> Task:
+    """The task with torch's threads decided when it starts, from the CPUs idle then: a long
+    run follows the machine rather than what it was doing when the run began."""
+
+    def decided(*args: Any, **kwargs: Any) -> Any:
+        with threads.torch_threads(threads.default()):
+            return task.fn(*args, **kwargs)
+
+    return replace(task, fn=decided)
+
+
 def run(
     tasks: list[Task],
     execution: Execution,
@@ -113,8 +125,10 @@ def run(
         if crowded:
             hooks.warn(crowded)
     if not execution.ray and not execution.pooled:
-        with threads.torch_threads(execution.threads_per_job()):
-            return run_local(tasks, events, hooks=hooks)
+        if execution.threads:
+            with threads.torch_threads(execution.threads):
+                return run_local(tasks, events, hooks=hooks)
+        return run_local([_threads_decided(t) for t in tasks], events, hooks=hooks)
     bar = task_bar(hooks, len(tasks))
 
     def on_status(outcome: Outcome) -> None:
