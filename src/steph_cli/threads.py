@@ -109,6 +109,11 @@ def _busy_recently() -> float:
     return _DECIDED["busy"]
 
 
+def idle_cpus() -> int:
+    """Usable CPUs not busy now (at least one)."""
+    return max(1, available_cpus() - round(_busy_recently()))
+
+
 def default(jobs: int = 1, cpus: int | None = None, busy: float | None = None) -> int:
     """Threads for each of ``jobs`` processes when none were asked for: those pinned by the
     caller (``torch_threads``), else ``OMP_NUM_THREADS``, else the usable CPUs not busy now

@@ -1,11 +1,12 @@
 """``steph demo``: a synthetic multi-cancer workspace, built and run end to end."""
 
+import time
 from typing import Annotated
 
 import typer
 
 from steph_cli.cli import completion, render
-from steph_cli.cli.common import State, command, emit_json, examples
+from steph_cli.cli.common import State, command, emit_json, examples, note
 from steph_cli.cli.progress import RichHooks
 from steph_cli.demo.synthetic import DEFAULT_CANCERS
 from steph_cli.errors import BadInputError
@@ -74,6 +75,16 @@ def demo(
     data_only: Annotated[
         bool, typer.Option("--data-only", help="Only build the workspace.", metavar="")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Processes of one thread each \\[default: the CPUs idle now].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Build a synthetic multi-cancer workspace and run the whole pipeline on it (no data).
 
@@ -87,7 +98,9 @@ def demo(
 
     from steph_cli import api
     from steph_cli.api.demo import SCENARIOS
+    from steph_cli.tasks.execution import Execution
 
+    started = time.perf_counter()
     given = {
         "patients": patients,
         "cancers": cancers,
@@ -108,6 +121,7 @@ def demo(
             **size,
             data_only=data_only,
             scenario=scenario,
+            execution=None if jobs is None else Execution(jobs=jobs, threads=1),
             seed=state.seed,
             device=state.device,
             hooks=hooks,
@@ -125,3 +139,4 @@ def demo(
     if result.evaluation is not None:
         ev = result.evaluation
         render.evaluation(ev.summary, ev.paired, ev.transfer)
+    note(state, f"demo finished in {time.perf_counter() - started:.0f} s")
