@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from steph_cli.merging.algebra import iso_cts, isotropic, ties_merge, trim
+from steph_cli.merging.algebra import iso_cts, isotropic, rank_split, ties_merge, trim
 from steph_cli.merging.methods import get
 from steph_cli.models.abmil import encoder_keys
 from steph_cli.models.layout import Layout
@@ -98,6 +98,27 @@ def test_iso_cts_is_isotropic_and_keeps_the_common_space() -> None:
     q, _, _ = torch.linalg.svd(merged, full_matrices=False)
     # the common directions lie in the merged update's column space
     torch.testing.assert_close(q @ (q.mT @ common), common)
+
+
+@pytest.mark.parametrize(
+    ("rank", "fraction", "tasks", "split"),
+    [(16, 0.8, 2, (12, 2)), (20, 0.8, 2, (16, 2)), (7, 0.5, 2, (3, 2)), (1, 0.8, 2, (1, 0))],
+)
+def test_rank_split_uses_the_whole_rank(rank, fraction, tasks, split) -> None:
+    assert rank_split(rank, fraction, tasks) == split
+    common, per_task = split
+    assert common + tasks * per_task == rank
+
+
+def test_iso_cts_keeps_full_rank_when_the_remainder_is_odd() -> None:
+    """A 32 × 16 pair at the default 0.8: 12 common + 2 per task = rank 16 with a flat
+    spectrum (rounding the common share first, 13, left 3 for two tasks and lost one)."""
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn(32, 16, generator=g, dtype=torch.float64)
+    b = torch.randn(32, 16, generator=g, dtype=torch.float64)
+    s = torch.linalg.svdvals(iso_cts([a, b], common_fraction=0.8))
+    assert int((s > 1e-9 * s[0]).sum()) == 16
+    assert torch.allclose(s, s[:1].expand_as(s), rtol=1e-8)
 
 
 def test_iso_cts_rank_one_layer() -> None:

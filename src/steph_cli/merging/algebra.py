@@ -46,6 +46,17 @@ def _orthonormal(basis: torch.Tensor) -> torch.Tensor:
     return p @ qh
 
 
+def rank_split(rank: int, common_fraction: float, tasks: int) -> tuple[int, int]:
+    """(common directions, directions per task) that use the whole rank: each task gets
+    round((rank − ⌊f · rank⌋) / tasks) and the common subspace the rest, as the reference
+    implementation splits it (splitting the common share first and flooring the tasks'
+    drops a direction whenever the remainder is odd). The common subspace keeps at least
+    one direction."""
+    per_task = round((rank - int(common_fraction * rank)) / tasks)
+    per_task = min(per_task, (rank - 1) // tasks)
+    return rank - per_task * tasks, per_task
+
+
 def iso_cts(tasks: list[torch.Tensor], common_fraction: float) -> torch.Tensor:
     """Merge task matrices [..., out, in] (same shape each) into one isotropic update.
 
@@ -57,8 +68,7 @@ def iso_cts(tasks: list[torch.Tensor], common_fraction: float) -> torch.Tensor:
     delta = sum(tasks)
     u, s, vh = torch.linalg.svd(delta, full_matrices=False)
     rank = s.shape[-1]
-    k = min(rank, max(1, round(common_fraction * rank)))
-    per_task = (rank - k) // len(tasks)
+    k, per_task = rank_split(rank, common_fraction, len(tasks))
     us, vs, sigmas = [u[..., :k]], [vh[..., :k, :].mT], [s[..., :k]]
     if per_task:
         common = u[..., :k]
