@@ -6,7 +6,12 @@ process times forward + backward (and a sixteenth of an update) of the paper's e
 (E 512, A 384) on N × D features; "busy" runs two such processes at once and reports the
 slower. Rounds are interleaved and the best of each is kept, so machine noise hits every
 cell alike. Ratios are against one thread alone at the same N.
+"After a busy minute" keeps every CPU busy for --busy-seconds (default 60), stops, and at
+once decides the threads the way the policy used to (the CPUs minus the rounded 1-minute
+load average, which still counts the finished minute) and the way it does now (a sample of
+/proc/stat), then times one process at each choice.
 Usage: python bench/threads.py [--sizes 100 500 2000 10000] [--rounds 2] [--seconds 1.5]
+                               [--busy-seconds 60]
 """
 
 import argparse
@@ -61,11 +66,29 @@ def launch(n: int, threads: int, seconds: float, copies: int) -> float:
     return max(float(p.communicate()[0]) for p in procs)
 
 
+def after_busy(cpus: int, busy_seconds: float, n: int, seconds: float) -> None:
+    """Threads chosen right after every CPU was busy, old policy and new, and their times."""
+    from steph_cli import threads
+
+    spin = f"import time\nend = time.time() + {busy_seconds}\nwhile time.time() < end: pass"
+    for proc in [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(cpus)]:
+        proc.wait()
+    load = os.getloadavg()[0]
+    old = max(1, cpus - round(load))
+    busy = threads.busy_cpus()
+    new = max(1, cpus - round(busy))
+    timed = {t: launch(n, t, seconds, 1) for t in sorted({old, new})}
+    print(f"right after {busy_seconds:g} s with all {cpus} CPU(s) busy (N={n}):")
+    print(f"  old policy: load average {load:.2f} -> {old} thread(s), {timed[old]:.4f} s per bag")
+    print(f"  new policy: busy now {busy:.2f} -> {new} thread(s), {timed[new]:.4f} s per bag")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 500, 2000, 10000])
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=1.5)
+    parser.add_argument("--busy-seconds", type=float, default=60.0)
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -91,6 +114,7 @@ def main() -> None:
             for c in (1, 2)
         )
         print(f"{n:>6}{row}")
+    after_busy(cpus, args.busy_seconds, max(args.sizes), args.seconds)
 
 
 if __name__ == "__main__":

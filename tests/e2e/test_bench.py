@@ -32,7 +32,11 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
             "routing",
         ),
         ("merge_memory.py", ["--sources", "2", "--size", "64", "--steps", "1"], "added"),
-        ("threads.py", ["--sizes", "32", "--rounds", "1", "--seconds", "0.05"], "thr busy"),
+        (
+            "threads.py",
+            ["--sizes", "32", "--rounds", "1", "--seconds", "0.05", "--busy-seconds", "0.5"],
+            "new policy: busy now",
+        ),
         (
             "gpu.py",
             [

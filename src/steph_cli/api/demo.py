@@ -5,14 +5,13 @@ from dataclasses import dataclass, field
 from steph_cli import threads
 from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.api.evaluate import Evaluation, evaluate
-from steph_cli.api.merge import merge
+from steph_cli.api.merge import MergeSpec, merge_all
 from steph_cli.api.train import train
 from steph_cli.demo import workspace as demo_ws
 from steph_cli.demo.synthetic import DEFAULT_CANCERS, SyntheticConfig
 from steph_cli.errors import BadInputError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
-from steph_cli.merging.controls import label
 from steph_cli.merging.run import MergeResult
 from steph_cli.models.arch import ArchOptions
 from steph_cli.tasks.execution import Execution
@@ -147,20 +146,21 @@ def demo(
     )
     trained.raise_failures()
     result.experts = trained.results(ExpertResult)
-    for method in DEMO_METHODS:  # each merge graph also writes the task vectors it uses
-        controls = (None, DEMO_CONTROL) if methods.get(method).learned else (None,)
-        for control in controls:
-            report = merge(
-                ws,
-                method=method,
-                training=TrainConfig(epochs=epochs, lr=MERGE_LR, seed=seed),
-                execution=execution,
-                device=device,
-                hooks=hooks,
-                control=control,
-            )
-            report.raise_failures()
-            name = method if control is None else label(method, control)
-            result.merged[name] = report.results(MergeResult)
+    specs = [  # one graph: with several jobs no worker idles between methods
+        MergeSpec(method=method, control=control)
+        for method in DEMO_METHODS  # each merge graph also writes the task vectors it uses
+        for control in ((None, DEMO_CONTROL) if methods.get(method).learned else (None,))
+    ]
+    report = merge_all(
+        ws,
+        specs,
+        training=TrainConfig(epochs=epochs, lr=MERGE_LR, seed=seed),
+        execution=execution,
+        device=device,
+        hooks=hooks,
+    )
+    report.raise_failures()
+    for merged in report.results(MergeResult):
+        result.merged.setdefault(merged.path.parent.name, []).append(merged)
     result.evaluation = evaluate(ws, seed=seed, device=device, hooks=hooks)
     return result

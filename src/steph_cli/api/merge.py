@@ -1,6 +1,7 @@
 """Merging task vectors into improved target models, with any registered method."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.errors import BadInputError, Fix, MissingArtefactError
@@ -14,10 +15,13 @@ from steph_cli.models.arch import ArchOptions
 from steph_cli.tasks import execution as runner
 from steph_cli.tasks import jobs
 from steph_cli.tasks.execution import Execution
-from steph_cli.tasks.graph import Report
+from steph_cli.tasks.graph import Report, Task
 from steph_cli.training.config import MERGE_LR, TrainConfig
 from steph_cli.workspace import selection, settings
 from steph_cli.workspace.paths import Workspace
+
+if TYPE_CHECKING:
+    import torch
 
 
 def plan(
@@ -96,14 +100,67 @@ def merge(
     from null sources, into merged/TARGET/LABEL-control-KIND/ (``merging.controls``).
     """
     ws = workspace_of(workspace)
-    chosen = methods.get(method)
-    checked = chosen.params(params)
-    if control in CONTROLS and not chosen.uses_experts:
+    graph = _graph(
+        ws,
+        MergeSpec(target, sources, method, params, label, control),
+        fold=fold,
+        folds=folds,
+        source_fold=source_fold,
+        training=training,
+        force=force,
+        train_missing=train_missing,
+        execution=execution,
+        device=device,
+    )
+    hooks.note(graph.note)
+    return _run(ws, [graph], execution, hooks)
+
+
+@dataclass(frozen=True)
+class MergeSpec:
+    """One merge of :func:`merge_all`: what :func:`merge`'s first arguments say."""
+
+    target: str = "all"
+    sources: str = "all"
+    method: str = "steph"
+    params: MethodParams | dict[str, object] | None = None
+    label: str | None = None
+    control: str | None = None
+
+
+@dataclass(frozen=True)
+class _Graph:
+    tasks: list[Task]
+    cohorts: list[str]  # every cohort the merges read
+    train_missing: bool
+    where: "torch.device"
+    note: str
+
+
+def _graph(
+    ws: Workspace,
+    spec: MergeSpec,
+    *,
+    fold: int | None,
+    folds: str,
+    source_fold: int,
+    training: TrainConfig,
+    force: bool,
+    train_missing: bool,
+    execution: Execution,
+    device: str,
+) -> _Graph:
+    """The tasks of one merge spec; every refusal before any work."""
+    chosen = methods.get(spec.method)
+    checked = chosen.params(spec.params)
+    if spec.control in CONTROLS and not chosen.uses_experts:
         raise BadInputError(
             f"{chosen.name} trains on the sources' patients, not their experts, so null-source "
             "controls do not apply; its matched-budget control does (train --like-merge)"
         )
-    plans = plan(ws, target, sources, fold, folds, source_fold, not train_missing, control)
+    plans = plan(
+        ws, spec.target, spec.sources, fold, folds, source_fold, not train_missing, spec.control
+    )
     config = training.resolved(settings.resolve_seed(ws, training.seed))
     where = execution.device(device)
     # missing experts: this merge's schedule and seed, the experts' own learning rate
@@ -120,23 +177,69 @@ def merge(
         source_fold,
         force,
         expert_settings,
-        label,
-        control,
+        spec.label,
+        spec.control,
     )
-    hooks.note(f"{chosen.name}: {len(plans)} merge(s) on {where} ({execution.describe()})")
+    name = chosen.name if spec.control is None else f"{chosen.name} ({spec.control} control)"
+    return _Graph(
+        tasks,
+        sorted({c for t, s, _ in plans for c in (t, *s)}),
+        train_missing,
+        where,
+        f"{name}: {len(plans)} merge(s) on {where} ({execution.describe()})",
+    )
+
+
+def _run(ws: Workspace, graphs: list[_Graph], execution: Execution, hooks: Hooks) -> Report:
+    """Run the graphs' tasks as one graph: a task two of them share (a task vector, a
+    control expert) once."""
+    tasks = list({t.key: t for g in graphs for t in g.tasks}.values())
     if execution.parallel:
         jobs.prepare(
             ws,
-            sorted({c for t, s, _ in plans for c in (t, *s)}),
-            ArchOptions() if train_missing else None,
+            sorted({c for g in graphs for c in g.cohorts}),
+            ArchOptions() if any(g.train_missing for g in graphs) else None,
         )
-    report = runner.run(tasks, execution, where, hooks)
+    report = runner.run(tasks, execution, graphs[0].where, hooks)
     for result in report.results(MergeResult):
         if result.skipped:
             hooks.note(f"{result.target} fold {result.fold}: {result.method} merge exists, skipped")
         for message in result.notes:
             hooks.warn(message)
     return report
+
+
+def merge_all(
+    workspace: WorkspaceLike,
+    specs: list[MergeSpec],
+    *,
+    training: TrainConfig = TrainConfig(lr=MERGE_LR),
+    execution: Execution = Execution(),
+    device: str = "auto",
+    hooks: Hooks = NO_HOOKS,
+) -> Report:
+    """Several merges (methods, controls) as one task graph with every fold and source:
+    with --jobs, no worker waits for the last merge of one method before the next starts.
+    ``results(MergeResult)`` holds them all; a result's ``path.parent.name`` is its label."""
+    ws = workspace_of(workspace)
+    graphs = [
+        _graph(
+            ws,
+            spec,
+            fold=None,
+            folds="all",
+            source_fold=0,
+            training=training,
+            force=False,
+            train_missing=False,
+            execution=execution,
+            device=device,
+        )
+        for spec in specs
+    ]
+    for graph in graphs:
+        hooks.note(graph.note)
+    return _run(ws, graphs, execution, hooks)
 
 
 def like_merge(
