@@ -1,6 +1,7 @@
 """The local process pool (``--jobs N``): same bytes as one process with as many threads,
 the same retry and blocking as the in-process executor, and its thread arithmetic."""
 
+import json
 import os
 import time
 from pathlib import Path
@@ -40,6 +41,16 @@ def test_two_jobs_write_the_bytes_of_one_process(tmp_path, tiny_data):
     mine, theirs = model_bytes(one.workspace), model_bytes(two.workspace)
     assert len(mine) == 9 + 3 + 1
     assert mine == theirs
+    # θ_init, made before the jobs started, is still an output of a run's record
+    for cli in (one, two):
+        assert cli.json("verify")["ok"], cli.json("verify")
+    vector = next((two.workspace / "vectors").glob("*/fold0.safetensors"))
+    vector.unlink()
+    problems = json.loads(two("verify", "--json", code=1).stdout)["problems"]
+    assert [(p["path"], p["status"]) for p in problems] == [
+        (str(vector.relative_to(two.workspace)), "missing")
+    ]
+    assert "steph vector --cancer" in problems[0]["detail"]
 
 
 def test_retries_and_blocking_match_the_in_process_executor(tmp_path):

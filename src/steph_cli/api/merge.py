@@ -194,12 +194,12 @@ def _run(ws: Workspace, graphs: list[_Graph], execution: Execution, hooks: Hooks
     """Run the graphs' tasks as one graph: a task two of them share (a task vector, a
     control expert) once."""
     tasks = list({t.key: t for g in graphs for t in g.tasks}.values())
-    if execution.parallel:
-        jobs.prepare(
-            ws,
-            sorted({c for g in graphs for c in g.cohorts}),
-            ArchOptions() if any(g.train_missing for g in graphs) else None,
-        )
+    if execution.parallel and jobs.prepare(
+        ws,
+        sorted({c for g in graphs for c in g.cohorts}),
+        ArchOptions() if any(g.train_missing for g in graphs) else None,
+    ):
+        tasks = jobs.claim_init(tasks)
     report = runner.run(tasks, execution, graphs[0].where, hooks)
     for result in report.results(MergeResult):
         if result.skipped:

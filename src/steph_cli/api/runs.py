@@ -176,8 +176,34 @@ def verify(workspace: WorkspaceLike = None) -> Verification:
             ok = sha == written[path][0]
             detail = "" if ok else f"sha256 {sha[:12]}… is not what run {run} wrote"
             result.checks.append(Check(path, "ok" if ok else "modified", detail))
+    result.checks.extend(_missing_vectors(ws, present))
     hashes.save()
     return result
+
+
+def _missing_vectors(ws: Workspace, present: list[str]) -> list[Check]:
+    """Task vectors a merge's graph wrote (one per expert the merge read) that are gone.
+    Vectors are remade rather than recorded, so the merges' records say which existed."""
+    expected: dict[str, str] = {}  # vector -> the merge run that read its expert
+    for record in list_runs(ws):
+        if record.step != "merge":
+            continue
+        for key in record.inputs:
+            if key.startswith("experts/") and key.endswith(".safetensors"):
+                expected.setdefault("vectors/" + key.removeprefix("experts/"), record.id)
+    checks = []
+    for path, run in sorted(expected.items()):
+        if path not in present and (ws.root / "experts" / path.removeprefix("vectors/")).is_file():
+            cohort, fold = path.split("/")[1], path.split("/")[2].removeprefix("fold")
+            checks.append(
+                Check(
+                    path,
+                    "missing",
+                    f"the task vector of a source of run {run}; steph vector --cancer {cohort} "
+                    f"--fold {fold.removesuffix('.safetensors')} remakes it",
+                )
+            )
+    return checks
 
 
 def _check_model(

@@ -43,9 +43,10 @@ def train(
     config = training.resolved(settings.resolve_seed(ws, training.seed))
     where = execution.device(device)
     hooks.note(f"training {len(work)} expert(s) on {where} ({execution.describe()})")
-    if execution.parallel:
-        jobs.prepare(ws, names, arch)
+    created = jobs.prepare(ws, names, arch) if execution.parallel else False
     tasks = jobs.train_tasks(ws, work, config, arch, where, force)
+    if created:
+        tasks = jobs.claim_init(tasks)
     report = runner.run(tasks, execution, where, hooks)
     for result in report.results(ExpertResult):
         if result.skipped:

@@ -6,6 +6,7 @@ arguments (paths, option dataclasses), so Ray ships them by reference; their opt
 ``hooks`` are given only by the local executor.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -37,9 +38,10 @@ def control_key(cohort: str, fold: int) -> str:
     return f"control {cohort} fold {fold}"
 
 
-def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> None:
+def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> bool:
     """What parallel tasks would otherwise race to create: bag caches, and θ_init when
-    experts of architecture ``arch`` are to be trained (an existing one is checked)."""
+    experts of architecture ``arch`` are to be trained (an existing one is checked). True
+    when θ_init was created now: :func:`claim_init` then gives it to a run's record."""
     from steph_cli.models import init as model_init
     from steph_cli.training.fold import workspace_bins
     from steph_cli.workspace import bags, settings
@@ -50,9 +52,25 @@ def prepare(ws: Workspace, cohorts: list[str], arch: ArchOptions | None) -> None
         store = bags.open_store(ws, cohort, ws_cohorts.load_labels(ws, cohort))
         settings.set_feature_dim(ws, store.dim, f"features of {cohort}")
         dim = store.dim
-    if dim is not None and arch is not None:
-        built = model_init.architecture(ws, dim, workspace_bins(ws).count, arch)
-        model_init.ensure(ws, built, settings.load(ws).seed)
+    if dim is None or arch is None:
+        return False
+    created = not ws.init_file.is_file()
+    built = model_init.architecture(ws, dim, workspace_bins(ws).count, arch)
+    model_init.ensure(ws, built, settings.load(ws).seed)
+    return created
+
+
+def claim_init(tasks: list[Task]) -> list[Task]:
+    """The tasks with the first expert's run recording θ_init as its output, as it does
+    when it creates θ_init itself: a parallel run creates it beforehand (``prepare``), and
+    without a run that wrote it, verify calls it unrecorded and a reproduction from the
+    data alone has nothing to make it."""
+    first = next((i for i, t in enumerate(tasks) if t.fn is train_expert), None)
+    if first is None:
+        return tasks
+    task = tasks[first]
+    claimed = replace(task, kwargs={**task.kwargs, "records_init": True})
+    return [*tasks[:first], claimed, *tasks[first + 1 :]]
 
 
 def train_tasks(

@@ -91,12 +91,15 @@ def train_expert(
     force: bool = False,
     hooks: Hooks = NO_HOOKS,
     permuted: bool = False,
+    records_init: bool = False,
 ) -> ExpertResult:
     """Train the expert of ``cohort``/``fold`` (a task: module-level, plain arguments).
 
     An existing expert made from the same inputs and options is kept (skipped); one made
     from others is refused, naming what changed, unless ``force``. ``permuted``: the control
     expert, trained on the training patients' survival labels permuted among them.
+    ``records_init``: this run's record claims θ_init as an output although it existed
+    (a parallel run created it for every task: ``tasks.jobs.claim_init``).
     """
     config = config.resolved(settings.resolve_seed(ws, config.seed))
     out_path = ws.control_expert_file(cohort, fold) if permuted else ws.expert_file(cohort, fold)
@@ -113,7 +116,7 @@ def train_expert(
     if permuted:
         data = data.permuted(config.run_seed)
     arch = model_init.architecture(ws, data.store.dim, data.bins.count, arch_options)
-    created = not ws.init_file.is_file()
+    created = records_init or not ws.init_file.is_file()
     init, init_sha = model_init.ensure(ws, arch, settings.load(ws).seed)
     made_from = fingerprint(ws, cohort, fold, config, arch, data.bins, permuted)
 
