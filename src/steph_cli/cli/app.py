@@ -123,4 +123,7 @@ def run(args: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    from steph_cli.signals import stop_on_signals
+
+    stop_on_signals()
     sys.exit(run())

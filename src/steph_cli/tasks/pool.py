@@ -14,6 +14,7 @@ at once when a run stops on an error.
 """
 
 import atexit
+import contextlib
 import multiprocessing
 import os
 import time
@@ -22,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from steph_cli.errors import RunFailedError, StephError
+from steph_cli.signals import stop_on_signals
 from steph_cli.tasks.graph import (
     DONE,
     FAILED,
@@ -43,6 +45,7 @@ class WorkerError(Exception):
 
 
 def _start_worker(threads: int) -> None:
+    stop_on_signals()
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
@@ -72,10 +75,17 @@ def _workers(jobs: int, threads: int) -> ProcessPoolExecutor:
     return _WORKERS[key]
 
 
-def _close(jobs: int, threads: int) -> None:
+def _close(jobs: int, threads: int, stop: bool = False) -> None:
+    """Shut the pool down; with ``stop`` also end the tasks its workers are running (each
+    unwinds as on SIGTERM, so its temporary files and locks go with it)."""
     pool = _WORKERS.pop((jobs, threads), None)
-    if pool is not None:
-        pool.shutdown(cancel_futures=True)
+    if pool is None:
+        return
+    if stop:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(OSError):
+                process.terminate()
+    pool.shutdown(cancel_futures=True)
 
 
 @atexit.register
@@ -97,7 +107,7 @@ def run_pool(tasks: list[Task], jobs: int, threads: int, events: Events = Events
     try:
         _drive(pool, waiting, running, report, events, jobs)
     except BaseException:
-        _close(jobs, threads)  # stop what still runs; the next run starts fresh workers
+        _close(jobs, threads, stop=True)  # stop what still runs; a next run starts afresh
         raise
     return report
 
