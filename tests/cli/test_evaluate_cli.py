@@ -106,9 +106,9 @@ def test_no_events_in_test_split_is_a_reason_not_a_crash(merged: Cli) -> None:
         p, s, t, e = line.split(",")
         out.append(f"{p},{s},{t},{0 if split.get(p) == 'test' else e}")
     labels.write_text("\n".join(out) + "\n")
-    stale = merged.json("evaluate", "--target", "CCC", "--model", "expert", "--fold", "0")
-    assert stale["folds"][0]["skipped"].startswith("stale: cohorts/CCC/labels.csv changed (")
-    assert stale["folds"][0]["metrics"] == {}  # a stale model is never scored
+    stale = merged("evaluate", "--target", "CCC", "--model", "expert", "--fold", "0", code=2)
+    assert "nothing to score" in stale.stderr  # a stale model is never scored
+    assert "stale: cohorts/CCC/labels.csv changed (" in stale.stderr
     merged("train", "--cancer", "CCC", "--fold", "0", *FAST, "--force")
     report = merged.json("evaluate", "--target", "CCC", "--model", "expert", "--fold", "0")
     metrics = report["folds"][0]["metrics"]
@@ -252,3 +252,16 @@ def test_predictions_file_recomputes_the_cindex_with_lifelines(merged: Cli, tmp_
     assert (frame.S_10y_beyond_followup == (follow < 10 * 365.25)).all()
     assert (frame.S_1y >= frame.S_5y).all() and (frame.S_5y >= frame.S_10y).all()
     merged("evaluate", "--target", "AAA", "--predictions", str(tmp_path / "p.xlsx"), code=2)
+
+
+def test_evaluate_refuses_a_list_baseline_and_scoring_nothing(merged: Cli) -> None:
+    """A CI job must see that nothing was scored: exit 2, one line, no run recorded."""
+    runs = merged.workspace / "runs"
+    before = sorted(runs.iterdir())
+    nothing = merged("evaluate", "--target", "AAA", "--model", "ada", code=2)
+    assert nothing.stderr.strip().count("\n") == 0
+    assert "nothing to score: 3 fold(s) asked for" in nothing.stderr
+    for baseline in ("all", "expert,steph"):
+        refused = merged("evaluate", "--target", "AAA", "--baseline", baseline, code=2)
+        assert "name one model" in refused.stderr
+    assert sorted(runs.iterdir()) == before

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from steph_cli import device as devices
 from steph_cli.api._common import WorkspaceLike, workspace_of
-from steph_cli.errors import BadInputError
+from steph_cli.errors import BadInputError, MissingArtefactError
 from steph_cli.evaluation import folds as lib
 from steph_cli.evaluation import record
 from steph_cli.evaluation.bootstrap import DEFAULT_RESAMPLES
@@ -156,6 +156,11 @@ def evaluate(
         raise BadInputError(f"bootstrap {bootstrap}: give a number of resamples, or 0 for none")
     targets = selection.cohorts(ws, target)
     wanted = model_names(model, ws, targets)
+    if baseline == "all" or "," in baseline:
+        raise BadInputError(
+            f"baseline {baseline!r}: the paired tests compare every model with one baseline; "
+            "name one model (default expert)"
+        )
     model_names(baseline, ws, targets)
     where = devices.resolve(device)
     used = settings.resolve_seed(ws, seed)
@@ -183,6 +188,13 @@ def evaluate(
             )
         hooks.advance("evaluate")
     digests.hashes.save()
+    if all(r.skipped for r in results):
+        reasons = sorted({r.skipped for r in results if r.skipped})
+        more = f" (and {len(reasons) - 1} other reason(s))" if len(reasons) > 1 else ""
+        raise MissingArtefactError(
+            f"nothing to score: {len(results)} fold(s) asked for, none with a model that can "
+            f"be scored — {reasons[0] if reasons else 'no folds'}{more}"
+        )
     for r in results:
         if r.skipped:
             hooks.note(f"{r.target}: {r.skipped}, skipped")
