@@ -117,11 +117,29 @@ def test_matched_budget_expert_and_the_transfer_effect(trained: Cli) -> None:
     assert json.loads(made["training_config"])["lr"] == pytest.approx(1e-3)  # the merge's
     refused = trained("train", "--cancer", "AAA", "--like-merge", "average", code=2)
     assert "average does not train" in refused.stderr
+    # the budget comes from the merge's file: other options on the command line are refused,
+    # none given take the record's (1 epoch here, not the default 20)
+    like = ["train", "--cancer", "AAA", "--fold", "0", "--like-merge", "ada"]
+    other = trained(*like, "--epochs", "2", "--force", code=2)
+    assert "epochs 2 given, 1 recorded" in other.stderr
+    trained(*like, "--force")
+    again = meta(ws.merged_file("AAA", "ada-control-budget", 0))
+    assert json.loads(again["training_config"]) == json.loads(
+        meta(ws.merged_file("AAA", "ada", 0))["training_config"]
+    )
+    missing = trained("train", "--cancer", "AAA", "--fold", "1", "--like-merge", "ada", code=2)
+    assert "no ada merge of AAA fold 1" in missing.stderr
     report = trained.json("evaluate", "--target", "AAA", "--fold", "0")
     effect = {(t["model"], t["baseline"]) for t in report["transfer"]}
     assert effect == {("ada", "ada-control-budget"), ("ada", "ada-control-none")}
     shown = trained("evaluate", "--target", "AAA", "--fold", "0", env={"COLUMNS": "120"}).stdout
     assert "transfer effect: merge − control" in shown
+    # a control trained for another number of epochs than its merge is no control
+    trained(*MERGE, "--control", "permuted", "--epochs", "2")
+    report = trained.json("evaluate", "--target", "AAA", "--fold", "0")
+    unmatched = next(t for t in report["transfer"] if t["baseline"] == "ada-control-permuted")
+    assert unmatched["p_value"] is None and unmatched["pairs"] == 0
+    assert "not a matched control" in unmatched["reason"] and "epochs 1 vs 2" in unmatched["reason"]
 
 
 def test_control_names_round_trip() -> None:

@@ -4,13 +4,14 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from steph_cli.api._common import WorkspaceLike, workspace_of
-from steph_cli.errors import BadInputError, Fix, MissingArtefactError
+from steph_cli.errors import BadInputError, Fix, IncompatibleModelError, MissingArtefactError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
 from steph_cli.merging.controls import CONTROLS, KINDS, SOURCELESS
 from steph_cli.merging.methods.base import MethodParams
 from steph_cli.merging.pool import load_pool
 from steph_cli.merging.run import MergeResult
+from steph_cli.models import io
 from steph_cli.models.arch import ArchOptions
 from steph_cli.tasks import execution as runner
 from steph_cli.tasks import jobs
@@ -249,7 +250,7 @@ def like_merge(
     *,
     fold: int | None = None,
     folds: str = "all",
-    training: TrainConfig = TrainConfig(lr=MERGE_LR),
+    training: TrainConfig | dict[str, object] | None = None,
     force: bool = False,
     execution: Execution = Execution(),
     device: str = "auto",
@@ -257,28 +258,95 @@ def like_merge(
 ) -> Report:
     """The matched-budget expert of a learned merge ``method``: the target's expert trained
     further on its own training patients with the merge's optimiser settings and number of
-    updates (``training``: the merge's learning rate, epochs, accumulation), head and all —
-    what the merge's own training does, with no source. Written as
+    updates, head and all — what the merge's own training does, with no source. Written as
     merged/NAME/METHOD-control-budget/, beside the merge it is compared with.
+
+    The budget is read from the real merges' files (their recorded training options,
+    seed included), so the control cannot silently differ from what it controls: a fold
+    without the merge, merges trained differently, or ``training`` options (a
+    ``TrainConfig``, or a dict of the options given) that disagree with the record are
+    refused. Every fold (the default) means every fold that has the merge.
     """
+    ws = workspace_of(workspace)
     chosen = methods.get(method)
     if not chosen.learned:
         raise BadInputError(
             f"{chosen.name} does not train, so there is no budget to match; use a learned "
             f"method ({', '.join(m.name for m in methods.all_methods() if m.learned)})"
         )
-    return merge(
-        workspace,
-        cancer,
-        "all",
-        "finetune",
-        fold=fold,
-        folds=folds,
-        training=training,
-        force=force,
-        execution=execution,
-        device=device,
-        hooks=hooks,
-        label=chosen.name,
-        control="budget",
-    )
+    asked = [
+        (t, k) for t in selection.cohorts(ws, cancer) for k in selection.folds(ws, t, fold, folds)
+    ]
+    have = [(t, k) for t, k in asked if ws.merged_file(t, chosen.name, k).is_file()]
+    if not have or (len(have) < len(asked) and (fold is not None or folds != "all")):
+        t, k = next(p for p in asked if p not in have)
+        raise MissingArtefactError(
+            f"no {chosen.name} merge of {t} fold {k}, so there is no budget to match",
+            Fix.run("merge", target=t, method=chosen.name, fold=k),
+        )
+    recorded = _recorded_budget(ws, chosen.name, have)
+    _agrees(recorded, training, chosen.name)
+    reports = [
+        merge(
+            ws,
+            target,
+            "all",
+            "finetune",
+            fold=None,
+            folds=",".join(str(k) for t, k in have if t == target),
+            training=recorded,
+            force=force,
+            execution=execution,
+            device=device,
+            hooks=hooks,
+            label=chosen.name,
+            control="budget",
+        )
+        for target in dict.fromkeys(t for t, _ in have)
+    ]
+    return Report({k: o for r in reports for k, o in r.outcomes.items()})
+
+
+def _recorded_budget(ws: Workspace, method: str, folds: list[tuple[str, int]]) -> TrainConfig:
+    """The one training configuration every selected real merge recorded."""
+    found: dict[TrainConfig, list[str]] = {}
+    for target, k in folds:
+        path = ws.merged_file(target, method, k)
+        raw = io.read(path).json("training_config")
+        if not isinstance(raw, dict):
+            raise IncompatibleModelError(
+                f"{path} records no training options, so its budget cannot be matched; "
+                "remake it with this version of steph (merge --force)"
+            )
+        found.setdefault(TrainConfig(**raw), []).append(f"{target} fold {k}")
+    if len(found) > 1:
+        (a, where_a), (b, where_b) = list(found.items())[:2]
+        differ = ", ".join(
+            f"{name} {getattr(a, name)} ({where_a[0]}) vs {getattr(b, name)} ({where_b[0]})"
+            for name in a.as_dict()
+            if getattr(a, name) != getattr(b, name)
+        )
+        raise BadInputError(
+            f"the {method} merges were trained differently ({differ}); match one at a time "
+            "with --fold"
+        )
+    return next(iter(found))
+
+
+def _agrees(
+    recorded: TrainConfig, given: TrainConfig | dict[str, object] | None, method: str
+) -> None:
+    """Refuse options that would give the control another budget than the merge's."""
+    if given is None:
+        return
+    options = given.as_dict() if isinstance(given, TrainConfig) else dict(given)
+    differ = [
+        f"{name.replace('_', '-')} {value} given, {getattr(recorded, name)} recorded"
+        for name, value in options.items()
+        if value is not None and value != getattr(recorded, name)
+    ]
+    if differ:
+        raise BadInputError(
+            f"the matched-budget control takes the {method} merge's own training options: "
+            f"{'; '.join(differ)}; leave them out"
+        )

@@ -6,6 +6,7 @@ by :func:`command`); a value given after the command wins. stdout carries result
 JSON) only; notes, warnings, progress and errors go to stderr.
 """
 
+import contextvars
 import functools
 import inspect
 import json
@@ -181,8 +182,12 @@ def command(
         if bundle:
             kwargs[bundle] = {p.name: kwargs.pop(p.name) for p in generated}
         state = _merge(ctx.obj if isinstance(ctx.obj, State) else State(), given)
-        with handle_errors():
-            return fn(state=state, **kwargs)
+        token = _CONTEXT.set(ctx)
+        try:
+            with handle_errors():
+                return fn(state=state, **kwargs)
+        finally:
+            _CONTEXT.reset(token)
 
     params = [ctx_param, *own, *generated, *common]
     wrapper.__doc__ = unwrap(fn.__doc__ or "")
@@ -190,6 +195,16 @@ def command(
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     del wrapper.__wrapped__  # Typer must see the new signature, not fn's
     return wrapper
+
+
+_CONTEXT: contextvars.ContextVar[typer.Context] = contextvars.ContextVar("command context")
+
+
+def typed(option: str) -> bool:
+    """Whether the running command's ``option`` (its parameter name) was given on the
+    command line rather than left at its default."""
+    source = _CONTEXT.get().get_parameter_source(option)
+    return source is not None and source.name == "COMMANDLINE"
 
 
 out = Console(highlight=False, soft_wrap=True)

@@ -70,6 +70,9 @@ def evaluation(
             "(95% CI: t-interval; p: Wilcoxon signed-rank)"
         )
         out.print(paired_table(transfer, title, "control"))
+        for t in transfer:
+            if t.p_value is None and t.reason:
+                out.print(f"{t.model} vs {t.baseline}: {t.reason}", soft_wrap=True)
 
 
 # How much a mean ± std cell shows: 0 "0.694 ± 0.047", 1 "0.694±0.047", 2 "0.694".

@@ -1,13 +1,16 @@
 """``steph train``: cancer-specific ABMIL experts from the workspace's shared initialisation."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from steph_cli.cli import completion, render
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, examples
+from steph_cli.cli.common import State, command, emit_json, examples, typed
 from steph_cli.cli.progress import RichHooks
+
+if TYPE_CHECKING:
+    from steph_cli.training.config import TrainConfig
 
 ARCH_PANEL = "Architecture"
 
@@ -166,7 +169,13 @@ def train(
         }
         with RichHooks(state) as hooks:
             if like_merge is not None:
-                report = api.like_merge(state.ws, cancer, like_merge, hooks=hooks, **common)
+                report = api.like_merge(
+                    state.ws,
+                    cancer,
+                    like_merge,
+                    hooks=hooks,
+                    **{**common, "training": _given_training(config)},
+                )
             else:
                 report = api.merge(
                     state.ws, cancer, with_ or "all", "pooled", hooks=hooks, **common
@@ -198,3 +207,11 @@ def train(
     else:
         render.experts(results)
     render.tasks(state, report, execution)
+
+
+def _given_training(config: "TrainConfig") -> dict[str, object]:
+    """The training options typed on the command line (defaults left out): with
+    --like-merge they must agree with the merge's record, which supplies the rest."""
+    return {
+        name: getattr(config, name) for name in config.as_dict() if name != "seed" and typed(name)
+    }

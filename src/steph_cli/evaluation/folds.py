@@ -43,6 +43,7 @@ class FoldResult:
     bin_width: float = 0.0  # days per bin of ``survival``
     train_followup: float = 0.0  # the training patients' longest follow-up, days
     replicates: dict[str, np.ndarray] = field(default_factory=dict)  # bootstrap, per metric
+    training: dict[str, object] | None = None  # a learned model's recorded training options
 
     def __repr__(self) -> str:  # counts: a notebook should not print every patient and risk
         head = f"FoldResult({self.target} {self.model} fold {self.fold}"
@@ -90,7 +91,8 @@ def evaluate_fold(
     path = model_path(ws, target, model, fold)
     if not path.is_file():
         return FoldResult(target, model, fold, skipped=f"no {model} model for fold {fold}")
-    net, _ = load_model(path, device)
+    net, model_file = load_model(path, device)
+    recorded = model_file.json("training_config")
     data = data or fold_data.load(ws, target, fold, device)
     logits = data.logits(net, data.test.patients)
     risks = curves.risk(logits).cpu().numpy().astype(np.float64)
@@ -133,6 +135,7 @@ def evaluate_fold(
         bin_width=data.bins.width,
         train_followup=float(train.times.max()),
         replicates=replicates,
+        training=recorded if isinstance(recorded, dict) else None,
     )
 
 

@@ -163,8 +163,35 @@ def transfer(results: list[FoldResult]) -> list[Paired]:
     real − control per (cohort, fold), the transfer effect."""
     models = {r.model for r in results}
     return [
-        paired(results, real, m) for m in sorted(models) if (real := controls.real_of(m)) in models
+        _unmatched(results, real, m) or paired(results, real, m)
+        for m in sorted(models)
+        if (real := controls.real_of(m)) in models
     ]
+
+
+def _unmatched(results: list[FoldResult], real: str, control: str) -> Paired | None:
+    """A control trained with other options than its merge on some fold (another number of
+    epochs, learning rate, ...) measures the options, not the sources: no effect is given."""
+    training = {(r.target, r.fold, r.model): r.training for r in results if r.skipped is None}
+    for (target, fold, model), options in sorted(training.items()):
+        other = training.get((target, fold, control))
+        if model != real or options is None or other is None:
+            continue
+        differ = [k for k in options if k != "seed" and options[k] != other.get(k)]
+        if differ:
+            what = ", ".join(f"{k} {options[k]} vs {other.get(k)}" for k in differ)
+            return Paired(
+                real,
+                control,
+                "harrell_c",
+                0,
+                None,
+                0,
+                None,
+                f"not a matched control: {target} fold {fold} trained with other options "
+                f"({what}); remake the control with the merge's",
+            )
+    return None
 
 
 def holm(p_values: list[float | None]) -> list[float | None]:
