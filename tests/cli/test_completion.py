@@ -119,3 +119,53 @@ def test_help_shows_each_closed_set_and_completion_offers_it() -> None:
     assert shown["merge --scope"] == ["encoder", "head", "all"]
     assert shown["evaluate --plot_format"] == ["png", "svg", "pdf"]
     assert {"train --select", "study run --executor", "cohort add --time_unit"} <= set(shown)
+
+
+def test_completers_never_raise_in_odd_contexts(tmp_path: Path) -> None:
+    """Each workspace completer, called with every missing or odd context a half-typed line
+    gives, offers a list (maybe empty) and never raises into the shell."""
+    from steph_cli.cli import completion
+
+    not_a_workspace = tmp_path / "file"
+    not_a_workspace.write_text("x")
+    contexts = [
+        {},
+        {"target": None},
+        {"target": "all"},
+        {"target": "NOPE,"},
+        {"cancer": None, "target": None},
+        {"workspace": str(tmp_path / "missing")},
+        {"workspace": str(not_a_workspace)},
+        {"workspace": str(not_a_workspace), "target": "AAA"},
+    ]
+    command = typer.main.get_command(app)
+    for params in contexts:
+        ctx = click.Context(command)
+        ctx.params = dict(params)
+        for completer in completion.WORKSPACE_COMPLETERS:
+            for incomplete in ("", "A", ",", "x,", "all,"):
+                offered = completer(ctx, incomplete)
+                assert isinstance(offered, list), (completer.__name__, params, incomplete)
+    assert completion.learned_methods("st") == ["steph"]
+
+
+def test_models_complete_without_a_target_and_run_ids_complete(trained: Cli) -> None:
+    ws = str(trained.workspace)
+    result = subprocess.run(
+        [STEPH],
+        env={
+            **os.environ,
+            "_STEPH_COMPLETE": "complete_bash",
+            "COMP_WORDS": f"steph --workspace {ws} evaluate --model ",
+            "COMP_CWORD": "5",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr + result.stdout
+    assert {"expert", "steph"} <= set(result.stdout.split())
+    run = sorted(p.name for p in (trained.workspace / "runs").iterdir())[-1]
+    offered = _complete(f"steph --workspace {ws} runs show {run[:8]}", {})
+    assert run in offered
+    assert _complete(f"steph --workspace {ws} reproduce la", {}) == ["last"]

@@ -5,6 +5,7 @@ from typing import Annotated
 
 import typer
 
+from steph_cli.cli import completion
 from steph_cli.cli.common import State, command, emit_json, note, out, table
 from steph_cli.cli.progress import RichHooks
 from steph_cli.errors import RunFailedError
@@ -30,6 +31,7 @@ def reproduce(
         typer.Argument(
             help="Run ids (or their unique starts), last (the newest), or manifest.json files.",
             metavar="RUN",
+            autocompletion=completion.runs,
         ),
     ],
     tolerance: Annotated[

@@ -4,6 +4,7 @@ from typing import Annotated
 
 import typer
 
+from steph_cli.cli import completion
 from steph_cli.cli.common import Command, Group, State, command, emit_json, fmt, out, table
 
 app = typer.Typer(
@@ -44,7 +45,9 @@ def show(
     run: Annotated[
         str,
         typer.Argument(
-            help="A run id (or its unique start), last, or a manifest.json.", metavar="RUN"
+            help="A run id (or its unique start), last, or a manifest.json.",
+            metavar="RUN",
+            autocompletion=completion.runs,
         ),
     ],
 ) -> None:
