@@ -51,15 +51,86 @@ def _file(tmp_path: Path, text: str) -> Path:
             ('name = "t"', 'name = "t"\nbaseline = "steph"'),
             "baseline steph is not one of its models",
         ),
-        (('name = "t"', 'name = "t"\nmethod = "ada"'), "unknown key method"),
+        (('name = "t"', 'name = "t"\nmethod = "ada"'), "unknown key 'method'"),
         (("epochs = 1\naccumulate", "epochs = -1\naccumulate"), "epochs = -1"),
-        (("[8, 1.0]", "[0, 8]"), "training-set sizes must be positive"),
+        (("[8, 1.0]", "[0, 8]"), r"\[scarcity\] train_patients = \[0, 8\]"),
         (("gamma = [0.3, 0.6]", "gamma = [0.3, nan]"), "gamma = nan"),
     ],
 )
 def test_study_files_are_checked_first(tmp_path: Path, change: tuple[str, str], says: str) -> None:
     with pytest.raises(BadInputError, match=says):
         load_study(_file(tmp_path, STUDY.replace(*change)))
+
+
+# (what changes in STUDY, the section/key and value the one line must name, what it expects)
+DEFECTS = [
+    (("epochs = 1\naccumulate", 'epochs = "2"\naccumulate'), '[training] epochs = "2"', "whole"),
+    (("epochs = 1\naccumulate", "epochs = 1.5\naccumulate"), "[training] epochs = 1.5", "whole"),
+    (("epochs = 1\naccumulate", "epochs = true\naccumulate"), "[training] epochs = True", "whole"),
+    (
+        ("accumulate = 4\n[merging]", "accumulate = 0\n[merging]"),
+        "[training] accumulate = 0",
+        "> 0",
+    ),
+    (("[training]\n", '[training]\nlr = "1e-3"\n'), '[training] lr = "1e-3"', "number > 0"),
+    (("[training]\n", "[training]\nlr = -1\n"), "[training] lr = -1", "number > 0"),
+    (("[training]\n", "[training]\nwarmup_epochs = -1\n"), "warmup_epochs = -1", ">= 0"),
+    (("[training]\n", '[training]\nselect = "first"\n'), '[training] select = "first"', "best"),
+    (("[training]\n", "[training]\nval_fraction = 1.5\n"), "val_fraction = 1.5", "< 1"),
+    (("[training]\n", "[training]\nmomentum = 0.9\n"), "[training] has no option 'momentum'", ""),
+    (("[merging]\nepochs = 1", '[merging]\nepochs = "x"'), '[merging] epochs = "x"', "whole"),
+    (("embed_dim = 16", "embed_dim = -3"), "[architecture] embed_dim = -3", "> 0"),
+    (("attn_dim = 8", 'attn_dim = "8"'), '[architecture] attn_dim = "8"', "whole"),
+    (("attn_dim = 8", "attn_dim = 8\ndropout = 2"), "[architecture] dropout = 2", "< 1"),
+    (("attn_dim = 8", "attn_dim = 8\nwidth = 2"), "[architecture] has no option 'width'", ""),
+    (("seeds = [0, 1]", "seeds = 0"), "seeds = 0 is int", "list of whole numbers"),
+    (("seeds = [0, 1]", 'seeds = ["0"]'), "seeds = ['0']", "list of whole numbers"),
+    (("seeds = [0, 1]", "seeds = [-1]"), "seeds = [-1]", ">= 0"),
+    (("folds = [0, 1]", 'folds = "0,1"'), 'folds = "0,1"', "list of fold numbers"),
+    (("folds = [0, 1]", "folds = 2"), "folds = 2 is int", "list of fold numbers"),
+    (('targets = ["AAA", "BBB"]', 'targets = "AAA"'), 'targets = "AAA"', '"all" or a list'),
+    (('methods = ["expert"', 'methods = "expert"\nx = ["expert"'), 'methods = "expert"', "list of"),
+    (('name = "t"', "name = 3"), "name = 3 is int", "a string"),
+    (('name = "t"', 'name = "t"\nsource_fold = "0"'), 'source_fold = "0"', ">= 0"),
+    (('name = "t"', 'name = "t"\ncontrols = "permuted"'), 'controls = "permuted"', "list of"),
+    (
+        ("train_patients = [8, 1.0]", 'train_patients = "8"'),
+        '[scarcity] train_patients = "8"',
+        "counts",
+    ),
+    (('name = "t"', 'name = "t"\nfamilies = 3'), "families = 3 is int", "[families] table"),
+    (("gamma = [0.3, 0.6]", "gamma = 0.3"), "[grid] task-arithmetic", "parameter = [values"),
+    (
+        ("[scarcity]", '[families]\nsquamous = "AAA"\n[scarcity]'),
+        '[families] squamous = "AAA"',
+        "list of cohort",
+    ),
+    (
+        ("[scarcity]", "[variants]\nada = {top_k = 1}\n[scarcity]"),
+        "[variants] ada = {'top_k': 1}",
+        "list of tables",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "names", "expects"), DEFECTS)
+def test_each_study_defect_is_one_line_naming_where_and_what(
+    tmp_path: Path, change: tuple[str, str], names: str, expects: str
+) -> None:
+    assert change[0] in STUDY
+    path = _file(tmp_path, STUDY.replace(*change, 1))
+    with pytest.raises(BadInputError) as err:
+        load_study(path)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"study file {path}: ")
+    assert names in message and expects in message
+
+
+def test_study_defects_exit_2_from_the_cli(cli: Cli, tmp_path: Path) -> None:
+    path = _file(tmp_path, STUDY.replace("epochs = 1\naccumulate", 'epochs = "2"\naccumulate', 1))
+    result = cli("study", "run", str(path), code=2)
+    assert '[training] epochs = "2" is str; expected a whole number > 0' in result.stderr
+    assert "a bug in steph" not in result.stderr
 
 
 def test_grid_points_are_models(tmp_path: Path) -> None:

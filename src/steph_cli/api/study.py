@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from steph_cli.api import study_schema
 from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.api.evaluate import evaluate
 from steph_cli.api.merge import like_merge, merge
@@ -44,7 +45,6 @@ from steph_cli.workspace.cohorts import load_labels
 from steph_cli.workspace.paths import Workspace, validate_name
 
 EXPERT = "expert"
-PROTOCOL = ("val_fraction", "select")
 # Reference rows: the pooled baseline trained on the target's family only (what transfer
 # could reach), and the true risk's C-index where it is known (synthetic cohorts).
 FAMILY_POOLED = "family-pooled"
@@ -176,36 +176,8 @@ def load_study(path: str | Path) -> Study:
         raise BadInputError(f"study file {path}: {exc.strerror}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise BadInputError(f"study file {path}: not valid TOML ({exc})") from exc
-    allowed = {
-        "name",
-        "targets",
-        "sources",
-        "folds",
-        "seeds",
-        "methods",
-        "baseline",
-        "source_fold",
-        "training",
-        "merging",
-        "protocol",
-        "architecture",
-        "scarcity",
-        "grid",
-        "controls",
-        "families",
-        "variants",
-    }
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise BadInputError(
-            f"study file {path}: unknown key {unknown[0]} (known: {', '.join(sorted(allowed))})"
-        )
+    study_schema.check(path, raw)
     protocol = raw.get("protocol", {})
-    bad = sorted(set(protocol) - set(PROTOCOL))
-    if bad:
-        raise BadInputError(
-            f"study file {path}: [protocol] takes {', '.join(PROTOCOL)}, not {bad[0]}"
-        )
     training = _config({**raw.get("training", {}), **protocol}, TrainConfig(), "training")
     merging = _config({**raw.get("merging", {}), **protocol}, TrainConfig(lr=MERGE_LR), "merging")
     arch = raw.get("architecture", {})
