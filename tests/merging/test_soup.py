@@ -59,7 +59,7 @@ def test_the_target_is_scored_by_an_expert_that_did_not_see_the_patient(trained:
     from dataclasses import replace
 
     from steph_cli.hooks import NO_HOOKS
-    from steph_cli.merging.methods.base import Context
+    from steph_cli.merging.methods.params import Context
     from steph_cli.merging.pool import load_pool
     from steph_cli.training import fold as fold_data
     from steph_cli.training.config import TrainConfig

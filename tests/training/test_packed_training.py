@@ -6,7 +6,7 @@ import torch
 
 from steph_cli.hooks import NO_HOOKS
 from steph_cli.merging import steph_training
-from steph_cli.merging.methods.steph import StephParams
+from steph_cli.merging.methods.steph_params import StephParams
 from steph_cli.models.abmil import ABMIL, Architecture
 from steph_cli.models.merged import build_steph
 from steph_cli.models.packed import abmil_packed

@@ -8,7 +8,7 @@ from steph_cli.errors import BadInputError, Fix, IncompatibleModelError, Missing
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import methods
 from steph_cli.merging.controls import CONTROLS, KINDS, SOURCELESS
-from steph_cli.merging.methods.base import MethodParams
+from steph_cli.merging.methods.params import MethodParams
 from steph_cli.merging.pool import load_pool
 from steph_cli.merging.run import MergeResult
 from steph_cli.models import io

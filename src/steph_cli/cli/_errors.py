@@ -13,7 +13,7 @@ from types import TracebackType
 import typer
 from rich.markup import escape
 
-from steph_cli.cli.common import err
+from steph_cli.cli.console import err
 from steph_cli.errors import Fix, StephError
 
 # Arguments that the CLI takes positionally (``steph cohort split NAME``).

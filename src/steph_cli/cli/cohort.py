@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import Command, Group, State, command, emit_json, note, out, table, warn
+from steph_cli.cli.common import Command, Group, State, command, emit_json, note, table, warn
+from steph_cli.cli.console import out
 from steph_cli.cli.progress import RichHooks
 
 if TYPE_CHECKING:

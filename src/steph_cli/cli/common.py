@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from steph_cli.cli import completion
+from steph_cli.cli.console import err
 from steph_cli.workspace import Workspace
 
 PANEL = "Common options"
@@ -205,10 +205,6 @@ def typed(option: str) -> bool:
     command line rather than left at its default."""
     source = _CONTEXT.get().get_parameter_source(option)
     return source is not None and source.name == "COMMANDLINE"
-
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
 
 
 def note(state: State, message: str) -> None:

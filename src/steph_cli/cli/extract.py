@@ -7,7 +7,8 @@ import typer
 
 from steph_cli.cli import completion, render
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, examples, note, out, table
+from steph_cli.cli.common import State, command, emit_json, examples, note, table
+from steph_cli.cli.console import out
 from steph_cli.cli.progress import RichHooks
 
 if TYPE_CHECKING:

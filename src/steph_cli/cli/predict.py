@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import State, command, emit_json, examples, fmt, note, out, table
+from steph_cli.cli.common import State, command, emit_json, examples, fmt, note, table
+from steph_cli.cli.console import out
 
 if TYPE_CHECKING:
     from steph_cli.evaluation.predict import Prediction

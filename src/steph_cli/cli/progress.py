@@ -17,7 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from steph_cli.cli.common import State, err, note, warn
+from steph_cli.cli.common import State, note, warn
+from steph_cli.cli.console import err
 from steph_cli.hooks import Hooks
 
 

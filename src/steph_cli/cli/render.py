@@ -8,7 +8,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from steph_cli.cli.common import State, emit_json, err, fmt, note, out, table
+from steph_cli.cli.common import State, emit_json, fmt, note, table
+from steph_cli.cli.console import err, out
 
 if TYPE_CHECKING:
     from steph_cli.api.status import Freshness

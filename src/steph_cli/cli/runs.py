@@ -5,7 +5,8 @@ from typing import Annotated
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import Command, Group, State, command, emit_json, fmt, out, table
+from steph_cli.cli.common import Command, Group, State, command, emit_json, fmt, table
+from steph_cli.cli.console import out
 
 app = typer.Typer(
     cls=Group, help="Recorded runs: what ran, when, inputs, outputs, metrics.", no_args_is_help=True

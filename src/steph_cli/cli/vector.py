@@ -7,7 +7,8 @@ import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, examples, fmt, out, table
+from steph_cli.cli.common import State, command, emit_json, examples, fmt, table
+from steph_cli.cli.console import out
 from steph_cli.cli.progress import RichHooks
 
 EPILOG = examples(

@@ -5,7 +5,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from steph_cli.merging.methods.base import Context, LearnedParams, Merged
+from steph_cli.merging.methods.params import Context, LearnedParams, Merged
 from steph_cli.merging.pool import Pool
 from steph_cli.models.merged import ScalarMerge
 from steph_cli.training.fold import FoldData, Forward, PackedForward

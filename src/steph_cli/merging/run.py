@@ -14,7 +14,7 @@ import torch
 
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.merging import controls, methods
-from steph_cli.merging.methods.base import Context, MethodParams
+from steph_cli.merging.methods.params import Context, MethodParams
 from steph_cli.merging.pool import load_pool
 from steph_cli.models import io, provenance
 from steph_cli.models.header import read_metadata, recorded_cindex

@@ -4,8 +4,8 @@ shares, the per-epoch log of what the hypernetwork chose, and the watch for coll
 import torch
 
 from steph_cli.merging.learned import fit_merged
-from steph_cli.merging.methods.base import Context, Merged
-from steph_cli.merging.methods.steph import StephParams
+from steph_cli.merging.methods.params import Context, Merged
+from steph_cli.merging.methods.steph_params import StephParams
 from steph_cli.merging.pool import Pool
 from steph_cli.models.merged import StephNet, build_steph
 from steph_cli.models.packed import packable, steph_mixing, steph_packed

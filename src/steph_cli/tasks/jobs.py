@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from steph_cli.merging import controls
-from steph_cli.merging.methods.base import MethodParams
+from steph_cli.merging.methods.params import MethodParams
 from steph_cli.merging.run import merge
 from steph_cli.merging.vectors import write_vector
 from steph_cli.models.arch import ArchOptions

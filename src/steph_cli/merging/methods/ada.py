@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.methods.base import LearnedParams, WeightedRows
+from steph_cli.merging.methods.base import WeightedRows
+from steph_cli.merging.methods.params import LearnedParams
 
 if TYPE_CHECKING:
     import torch

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.methods.base import MethodParams, StaticMerge
+from steph_cli.merging.methods.base import StaticMerge
+from steph_cli.merging.methods.params import MethodParams
 
 if TYPE_CHECKING:
     import torch

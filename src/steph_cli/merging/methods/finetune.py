@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.methods.base import Context, Merged, MergeMethod, MethodParams, param
+from steph_cli.merging.methods.base import MergeMethod
+from steph_cli.merging.methods.params import Context, Merged, MethodParams, param
 
 if TYPE_CHECKING:
     from steph_cli.merging.pool import Pool

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.methods.base import Context, Merged, MergeMethod, MethodParams
+from steph_cli.merging.methods.base import MergeMethod
+from steph_cli.merging.methods.params import Context, Merged, MethodParams
 
 if TYPE_CHECKING:
     from torch import nn

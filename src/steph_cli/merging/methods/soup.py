@@ -27,7 +27,8 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.methods.base import Context, Merged, MergeMethod, MethodParams, param
+from steph_cli.merging.methods.base import MergeMethod
+from steph_cli.merging.methods.params import Context, Merged, MethodParams, param
 
 if TYPE_CHECKING:
     import numpy as np

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.methods.base import MethodParams, StaticMerge, param
+from steph_cli.merging.methods.base import StaticMerge
+from steph_cli.merging.methods.params import MethodParams, param
 
 if TYPE_CHECKING:
     import torch

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from steph_cli.merging.methods import register
-from steph_cli.merging.methods.base import LearnedParams, WeightedRows, param
+from steph_cli.merging.methods.base import WeightedRows
+from steph_cli.merging.methods.params import LearnedParams, param
 
 if TYPE_CHECKING:
     import torch
