@@ -1,5 +1,7 @@
 """The synthetic generator: deterministic, scarce, heavily censored, related cancers."""
 
+import re
+
 import numpy as np
 
 from steph_cli.demo.synthetic import SyntheticConfig, generate
@@ -98,5 +100,8 @@ def test_demo_runs_the_whole_pipeline(cli: Cli) -> None:
     more = cli("demo", "--patients", "30", "--cancers", "3", "--feature-dim", "8", code=2)
     assert "holds a demo built with other settings (patients 12 → 30; folds 2 → 3)" in more.stderr
     longer = cli(*args, "--epochs", "2", code=2)
-    assert "experts/BLCA/fold0.safetensors was made from other inputs or options" in longer.stderr
+    # the first refusal reported may be either fold's: the demo's tasks run side by side
+    assert re.search(
+        r"experts/BLCA/fold[01]\.safetensors was made from other inputs", longer.stderr
+    )
     assert "training.epochs 1 → 2; --force remakes it" in longer.stderr
