@@ -3,6 +3,7 @@
 import csv
 import itertools
 import json
+import re
 from pathlib import Path
 
 import h5py
@@ -265,3 +266,18 @@ def test_evaluate_refuses_a_list_baseline_and_scoring_nothing(merged: Cli) -> No
         refused = merged("evaluate", "--target", "AAA", "--baseline", baseline, code=2)
         assert "name one model" in refused.stderr
     assert sorted(runs.iterdir()) == before
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_every_evaluate_table_keeps_names_and_numbers_whole(merged: Cli, columns: int) -> None:
+    """Several cohorts, long model names (a control) and intervals: at 80 and 120 columns
+    no line is wider than the terminal and every model name, interval and header stays on
+    one line."""
+    merged("merge", "--target", "AAA", "--method", "steph", "--control", "none", *TRAINING)
+    text = merged("evaluate", "--target", "all", env={"COLUMNS": str(columns)}).stdout
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    for name in ("expert", "steph", "steph-control-none", "task-arithmetic", "mean Δ", "95% CI"):
+        assert any(name in line for line in lines), name
+    cells = [w for line in lines for w in line.split() if re.match(r"\d\.\d{3}–", w)]
+    assert cells and all(re.fullmatch(r"\d\.\d{3}–\d\.\d{3}", w) for w in cells)

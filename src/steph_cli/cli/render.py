@@ -57,7 +57,7 @@ def evaluation(
     if len(targets) == 1:
         out.print(_fit(lambda detail: model_table(targets[0], summaries, detail)))
     else:
-        out.print(_fit(lambda detail: cohort_table(summaries, detail)))
+        out.print(_fit(lambda detail: cohort_table(summaries, detail), (*DETAILS, TRANSPOSED)))
     if any(s.ci for s in summaries):
         out.print(_fit(lambda detail: interval_table(summaries, detail)))
     if tests:
@@ -66,10 +66,7 @@ def evaluation(
             reasons = sorted({t.reason for t in tests if t.p_value is None and t.reason})
             out.print(f"n/a: {'; '.join(reasons)}")
     if transfer:  # last: what a reader should take away is whether the sources mattered
-        title = (
-            "transfer effect: merge − control over (cohort, fold) pairs, Harrell's C "
-            "(95% CI: t-interval; p: Wilcoxon signed-rank)"
-        )
+        title = "transfer effect: merge − control, Harrell's C (t-interval; Wilcoxon p)"
         out.print(paired_table(transfer, title, "control"))
         for t in transfer:
             if t.p_value is None and t.reason:
@@ -78,12 +75,14 @@ def evaluation(
 
 # How much a mean ± std cell shows: 0 "0.694 ± 0.047", 1 "0.694±0.047", 2 "0.694".
 DETAILS = (0, 1, 2)
+# The cohort table turned on its side: one row per model, so that long model names stay whole.
+TRANSPOSED = 3
 
 
-def _fit(build: Callable[[int], Table]) -> Table:
+def _fit(build: Callable[[int], Table], details: Sequence[int] = DETAILS) -> Table:
     """The most detailed layout whose natural width fits the terminal (measured unclamped:
     rich would otherwise squeeze a wide table into the width by wrapping its cells)."""
-    for detail in DETAILS:
+    for detail in details:
         made = build(detail)
         if Measurement.get(out, out.options.update_width(10_000), made).maximum <= out.width:
             return made
@@ -139,6 +138,8 @@ def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
     models = sorted({s.model for s in harrell}, key=lambda m: (m != "expert", m))
     targets = sorted({s.target for s in harrell})
     by = {(s.target, s.model): s for s in harrell}
+    if detail == TRANSPOSED:
+        return _models_by_cohort(by, models, targets)
     rows = []
     for t in targets:
         present = [by[(t, m)] for m in models if (t, m) in by]
@@ -161,6 +162,29 @@ def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
     return table(
         f"Harrell's C on the test folds, {_over_folds(detail)} (best marked *)",
         ["cohort", *models],
+        rows,
+    )
+
+
+def _models_by_cohort(
+    by: dict[tuple[str, str], "Summary"], models: list[str], targets: list[str]
+) -> Table:
+    """Harrell's C with a row per model and a column per cohort (fold means), then the mean
+    over cohorts: the layout for many or long model names (controls, grid points)."""
+    import numpy as np
+
+    best = {t: _best([by[(t, m)] for m in models if (t, m) in by], "harrell_c") for t in targets}
+    rows = []
+    for m in models:
+        cells = [
+            _cell(by[(t, m)], by[(t, m)].mean == best[t], 2) if (t, m) in by else None
+            for t in targets
+        ]
+        values = [v for t in targets if (t, m) in by and (v := by[(t, m)].mean) is not None]
+        rows.append([m, *cells, f"{np.mean(values):.3f}" if values else None])
+    return table(
+        f"Harrell's C on the test folds, {_over_folds(2)} (best marked *)",
+        ["model", *targets, "mean"],
         rows,
     )
 
@@ -203,7 +227,6 @@ def paired_table(
         [
             t.model,
             t.baseline,
-            t.pairs,
             None if t.mean_difference is None else f"{t.mean_difference:+.3f}",
             _ci(t.ci),
             f"{t.wins}/{t.pairs}",
@@ -211,12 +234,15 @@ def paired_table(
         ]
         for t in tests
     ]
-    columns = ["model", against, "pairs", "mean Δ", "95% CI", "wins", "p"]
+    # "wins" shows the pairs too (8/12): one column fewer keeps the table within 80 columns
+    columns = ["model", against, "mean Δ", "95% CI", "wins", "p"]
     return table(title, columns, rows, names=2)
 
 
 def _ci(ci: tuple[float, float] | None) -> str | None:
-    return None if ci is None else f"{ci[0]:+.3f} {ci[1]:+.3f}"
+    """An interval as one unbreakable word (``-0.007,+0.016``): a space let narrow
+    terminals wrap it over two lines."""
+    return None if ci is None else f"{ci[0]:+.3f},{ci[1]:+.3f}"
 
 
 def _counts(*kinds: "Freshness") -> str:
