@@ -121,6 +121,13 @@ def test_reproduce_passes_then_names_what_changed(made: Cli) -> None:
     merge = _runs(made, "merge")[0]
     shown = made.json("runs", "show", merge["id"])
     assert shown["outputs_sha256"] == merge["outputs_sha256"] and shown["call"]["target"] == "AAA"
+    text = made("runs", "show", merge["id"], env={"COLUMNS": "80"}).stdout
+    metrics = text[text.index("metrics (all of them: --json)") :]
+    cindex = shown["metrics"]["test_harrell_cindex"]["value"]
+    assert f"test_harrell_cindex value │ {cindex:.4g}" in " ".join(metrics.split())
+    assert "None" not in text and "{" not in text  # no Python reprs in human output
+    last = made("runs", "show", "last").stdout
+    assert "metrics (all of them: --json)" in last and "test_harrell_cindex value" in last
     ambiguous = made("runs", "show", merge["id"][:-1], code=2)  # ...fold matches three merges
     assert (
         "3 runs of" in ambiguous.stderr and "give a run id or a manifest.json" in ambiguous.stderr
