@@ -32,13 +32,21 @@ NO_HOOKS = Hooks()
 
 
 class TqdmHooks(Hooks):
-    """tqdm bars (notebook-aware through ``tqdm.auto``), notes and warnings printed above them."""
+    """tqdm bars (notebook-aware through ``tqdm.auto``), notes and warnings printed above them.
+
+    Bars are drawn in a terminal and in a notebook only: redirected to a log file, tqdm's
+    carriage returns would fill it with every redraw, so there the notes alone are written.
+    """
 
     def __init__(self) -> None:
+        import sys
+
         from tqdm.auto import tqdm
 
         self._tqdm = tqdm
         self._bars: dict[str, Any] = {}
+        notebook = tqdm.__module__.startswith("tqdm.notebook")
+        self._quiet_bars = not (notebook or sys.stderr.isatty())
 
     def note(self, message: str) -> None:
         self._tqdm.write(message)
@@ -50,7 +58,9 @@ class TqdmHooks(Hooks):
         old = self._bars.pop(name, None)
         if old is not None:
             old.close()
-        self._bars[name] = self._tqdm(total=total, desc=description or name, leave=False)
+        self._bars[name] = self._tqdm(
+            total=total, desc=description or name, leave=False, disable=self._quiet_bars
+        )
 
     def advance(self, name: str, steps: int = 1) -> None:
         if name in self._bars:

@@ -179,3 +179,21 @@ def test_notebook_sees_the_api_and_short_reprs(trained: Cli) -> None:
     assert shown.startswith("Evaluation(1 target(s), 1 model(s), 3 fold(s) scored, 0 skipped")
     assert "FoldResult(AAA expert fold 0: " in shown
     assert not any(p in shown for p in labels.patients)
+
+
+def test_tqdm_hooks_write_no_carriage_returns_into_a_log(capsys) -> None:
+    """Redirected (not a terminal, not a notebook): notes are written, bars are not, so a
+    log holds no carriage-return redraws."""
+    from steph_cli.hooks import TqdmHooks
+
+    hooks = TqdmHooks()
+    hooks.bar("train", 50, "training")
+    for _ in range(50):
+        hooks.advance("train")
+        hooks.status("train", "loss 0.5")
+    hooks.note("expert written")
+    hooks.close()
+    captured = capsys.readouterr()
+    written = captured.out + captured.err
+    assert "expert written" in written
+    assert "\r" not in written
