@@ -274,16 +274,17 @@ def like_merge(
             f"{chosen.name} does not train, so there is no budget to match; use a learned "
             f"method ({', '.join(m.name for m in methods.all_methods() if m.learned)})"
         )
-    asked = [
-        (t, k) for t in selection.cohorts(ws, cancer) for k in selection.folds(ws, t, fold, folds)
-    ]
-    have = [(t, k) for t, k in asked if ws.merged_file(t, chosen.name, k).is_file()]
-    if not have or (len(have) < len(asked) and (fold is not None or folds != "all")):
-        t, k = next(p for p in asked if p not in have)
-        raise MissingArtefactError(
+    have, _ = selection.folds_having(
+        ws,
+        selection.cohorts(ws, cancer),
+        fold,
+        folds,
+        lambda t, k: ws.merged_file(t, chosen.name, k).is_file(),
+        lambda t, k: MissingArtefactError(
             f"no {chosen.name} merge of {t} fold {k}, so there is no budget to match",
             Fix.run("merge", target=t, method=chosen.name, fold=k),
-        )
+        ),
+    )
     recorded = _recorded_budget(ws, chosen.name, have)
     _agrees(recorded, training, chosen.name)
     reports = [

@@ -13,6 +13,7 @@ from steph_cli.evaluation.predict import Prediction
 from steph_cli.models.io import ModelFile
 from steph_cli.workspace.cohorts import load_labels
 from steph_cli.workspace.features import h5_files
+from steph_cli.workspace.labels import Labels
 from steph_cli.workspace.paths import Workspace
 from steph_cli.workspace.splits import read_fold
 
@@ -50,15 +51,14 @@ def predict(
     found = ws.find(Path(model), "model file")
     if cohort is not None:
         ws.require_cohort(cohort)
-        net, model_file = load_model(found, devices.resolve(device))
+    where = devices.resolve(device)
+    net, model_file = load_model(found, where)
+    if cohort is not None:
         groups = _cohort_bags(ws, cohort, split, model_file, found)
     else:
         paths = expand_features(ws, features)
         groups = {patient_id: paths} if patient_id else {p.stem: [p] for p in paths}
-        net, model_file = load_model(found, devices.resolve(device))
-    return lib.predict(
-        net, model_file, found.name, groups, devices.resolve(device), _followup(ws, model_file)
-    )
+    return lib.predict(net, model_file, found.name, groups, where, _followup(ws, model_file))
 
 
 def expand_features(ws: Workspace, items: Sequence[str | Path]) -> list[Path]:
@@ -85,11 +85,14 @@ def expand_features(ws: Workspace, items: Sequence[str | Path]) -> list[Path]:
     return list(dict.fromkeys(paths))
 
 
-def _fold(model_file: ModelFile, path: Path) -> int:
-    fold = model_file.meta.get("fold")
-    if fold is None:
-        raise BadInputError(f"{path} records no fold, so it has no train or test split")
-    return int(fold)
+def _sides(ws: Workspace, cohort: str, fold: int, labels: Labels) -> dict[str, list[str]] | None:
+    """The fold's patients by side: ``train`` (its validation patients included: they are
+    training patients) and ``test``; None when the cohort has no such fold."""
+    split_file = ws.split_file(cohort, fold)
+    if not split_file.is_file():
+        return None
+    made = read_fold(split_file, fold, labels)
+    return {"train": [*made.train, *made.val], "test": list(made.test)}
 
 
 def _cohort_bags(
@@ -98,12 +101,13 @@ def _cohort_bags(
     labels = load_labels(ws, cohort)
     patients = list(labels.patients)
     if split != "all":
-        fold = _fold(model_file, path)
-        split_file = ws.split_file(cohort, fold)
-        if not split_file.is_file():
+        fold = model_file.meta.get("fold")
+        if fold is None:
+            raise BadInputError(f"{path} records no fold, so it has no train or test split")
+        sides = _sides(ws, cohort, int(fold), labels)
+        if sides is None:
             raise BadInputError(f"cohort {cohort} has no fold {fold}, the fold of {path}")
-        made = read_fold(split_file, fold, labels)
-        patients = list(made.test) if split == "test" else [*made.train, *made.val]
+        patients = sides[split]
     folder = ws.features_dir(cohort)
     groups = {
         p: files
@@ -121,9 +125,6 @@ def _followup(ws: Workspace, model_file: ModelFile) -> float | None:
     cohort, fold = model_file.meta.get("cohort"), model_file.meta.get("fold")
     if cohort is None or fold is None or not ws.labels_file(cohort).is_file():
         return None
-    split_file = ws.split_file(cohort, int(fold))
-    if not split_file.is_file():
-        return None
     labels = load_labels(ws, cohort)
-    made = read_fold(split_file, int(fold), labels)
-    return float(labels.subset([*made.train, *made.val]).times.max())
+    sides = _sides(ws, cohort, int(fold), labels)
+    return None if sides is None else float(labels.subset(sides["train"]).times.max())

@@ -193,14 +193,15 @@ def _missing_vectors(ws: Workspace, present: list[str]) -> list[Check]:
                 expected.setdefault("vectors/" + key.removeprefix("experts/"), record.id)
     checks = []
     for path, run in sorted(expected.items()):
-        if path not in present and (ws.root / "experts" / path.removeprefix("vectors/")).is_file():
-            cohort, fold = path.split("/")[1], path.split("/")[2].removeprefix("fold")
+        _, cohort, name = path.split("/")  # vectors/COHORT/foldK.safetensors
+        fold = int(Path(name).stem.removeprefix("fold"))
+        if path not in present and ws.expert_file(cohort, fold).is_file():
             checks.append(
                 Check(
                     path,
                     "missing",
                     f"the task vector of a source of run {run}; steph vector --cancer {cohort} "
-                    f"--fold {fold.removesuffix('.safetensors')} remakes it",
+                    f"--fold {fold} remakes it",
                 )
             )
     return checks

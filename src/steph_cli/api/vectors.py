@@ -48,14 +48,16 @@ def vectors(
     written."""
     ws = workspace_of(workspace)
     names = selection.cohorts(ws, cancer)
-    asked = [(name, k) for name in names for k in selection.folds(ws, name, fold, folds)]
-    work = [(name, k) for name, k in asked if ws.expert_file(name, k).is_file()]
-    missing = [(name, k) for name, k in asked if (name, k) not in work]
-    if missing and (fold is not None or folds != "all" or not work):
-        name, k = missing[0]
-        raise MissingArtefactError(
+    work, missing = selection.folds_having(
+        ws,
+        names,
+        fold,
+        folds,
+        lambda name, k: ws.expert_file(name, k).is_file(),
+        lambda name, k: MissingArtefactError(
             f"no expert for {name} fold {k}", Fix.run("train", cancer=name, fold=k)
-        )
+        ),
+    )
     for name in dict.fromkeys(n for n, _ in missing):
         without = ",".join(str(k) for n, k in missing if n == name)
         hooks.note(f"{name}: no expert for fold(s) {without}, so no task vector there")

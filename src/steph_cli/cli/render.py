@@ -132,7 +132,6 @@ def model_table(target: str, summaries: list["Summary"], detail: int = 0) -> Tab
 
 
 def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
-    import numpy as np
 
     harrell = [s for s in summaries if s.metric == "harrell_c"]
     models = sorted({s.model for s in harrell}, key=lambda m: (m != "expert", m))
@@ -153,12 +152,7 @@ def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
                 ),
             ]
         )
-    means = []
-    for m in models:
-        values = [v for t in targets if (t, m) in by and (v := by[(t, m)].mean) is not None]
-        cover = "" if len(values) == len(targets) else f" ({len(values)}/{len(targets)})"
-        means.append(f"{np.mean(values):.3f}{cover}" if values else None)
-    rows.append(["mean", *means])
+    rows.append(["mean", *(_cohort_mean(by, m, targets) for m in models)])
     return table(
         f"Harrell's C on the test folds, {_over_folds(detail)} (best marked *)",
         ["cohort", *models],
@@ -171,7 +165,6 @@ def _models_by_cohort(
 ) -> Table:
     """Harrell's C with a row per model and a column per cohort (fold means), then the mean
     over cohorts: the layout for many or long model names (controls, grid points)."""
-    import numpy as np
 
     best = {t: _best([by[(t, m)] for m in models if (t, m) in by], "harrell_c") for t in targets}
     rows = []
@@ -180,13 +173,23 @@ def _models_by_cohort(
             _cell(by[(t, m)], by[(t, m)].mean == best[t], 2) if (t, m) in by else None
             for t in targets
         ]
-        values = [v for t in targets if (t, m) in by and (v := by[(t, m)].mean) is not None]
-        rows.append([m, *cells, f"{np.mean(values):.3f}" if values else None])
+        rows.append([m, *cells, _cohort_mean(by, m, targets)])
     return table(
         f"Harrell's C on the test folds, {_over_folds(2)} (best marked *)",
         ["model", *targets, "mean"],
         rows,
     )
+
+
+def _cohort_mean(
+    by: dict[tuple[str, str], "Summary"], model: str, targets: list[str]
+) -> str | None:
+    """A model's mean over the cohorts that have a value, saying how many when not all."""
+    import numpy as np
+
+    values = [v for t in targets if (t, model) in by and (v := by[(t, model)].mean) is not None]
+    cover = "" if len(values) == len(targets) else f" ({len(values)}/{len(targets)})"
+    return f"{np.mean(values):.3f}{cover}" if values else None
 
 
 CI_METRICS = ("harrell_c", "uno_c", "td_auc")

@@ -11,8 +11,6 @@ resampled patients. Replicates are kept per fold so that a cohort's mean over fo
 interval from the same replicates averaged (one resample per fold per replicate).
 """
 
-from dataclasses import dataclass
-
 import numpy as np
 from sksurv.nonparametric import CensoringDistributionEstimator
 
@@ -21,16 +19,6 @@ from steph_cli.survival.metrics import Cohort
 TIED_TOL = 1e-8
 LEVEL = 0.95
 DEFAULT_RESAMPLES = 1000
-BOOTSTRAPPED = ("harrell_c", "uno_c", "td_auc")
-
-
-@dataclass(frozen=True)
-class Interval:
-    low: float
-    high: float
-
-    def as_list(self) -> list[float]:
-        return [self.low, self.high]
 
 
 def resamples(n: int, count: int, seed: int | list[int]) -> np.ndarray:
@@ -39,14 +27,14 @@ def resamples(n: int, count: int, seed: int | list[int]) -> np.ndarray:
     return rng.multinomial(n, np.full(n, 1.0 / n), size=count).astype(np.float64)
 
 
-def interval(replicates: np.ndarray, level: float = LEVEL) -> Interval | None:
-    """The percentile interval of the finite replicates (None when under half are finite:
-    most resamples had no comparable pair)."""
+def interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float] | None:
+    """(low, high): the percentile interval of the finite replicates (None when under half
+    are finite: most resamples had no comparable pair)."""
     finite = replicates[np.isfinite(replicates)]
     if len(finite) < max(2, len(replicates) // 2):
         return None
     low, high = np.percentile(finite, [50 * (1 - level), 50 * (1 + level)])
-    return Interval(float(low), float(high))
+    return float(low), float(high)
 
 
 def _order_scores(risks: np.ndarray) -> np.ndarray:

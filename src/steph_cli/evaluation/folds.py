@@ -116,9 +116,7 @@ def evaluate_fold(
         weights = bootstrap.resamples(len(test.times), resamples, resample_seed(seed, target, fold))
         replicates = _replicates(train, test, risks, times, tau, metrics, weights)
         for name, values in replicates.items():
-            found = bootstrap.interval(values)
-            if found is not None:
-                metrics[name] = replace(metrics[name], ci=(found.low, found.high))
+            metrics[name] = replace(metrics[name], ci=bootstrap.interval(values))
     median = float(np.median(data.risks(net, data.train.patients))) if risk_groups else None
     return FoldResult(
         target,

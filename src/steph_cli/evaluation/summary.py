@@ -80,8 +80,7 @@ def _pooled_ci(results: list[FoldResult], metric: str) -> tuple[float, float] | 
     draws = [d for r in with_value if (d := r.replicates.get(metric)) is not None]
     if not draws or len(draws) < len(with_value) or len({len(d) for d in draws}) > 1:
         return None
-    found = bootstrap.interval(np.stack(draws).mean(axis=0))
-    return (found.low, found.high) if found else None
+    return bootstrap.interval(np.stack(draws).mean(axis=0))
 
 
 @dataclass(frozen=True)

@@ -101,11 +101,9 @@ def run_pool(tasks: list[Task], jobs: int, threads: int, events: Events = Events
     report = Report({t.key: Outcome(t.key) for t in check(tasks)})
     for outcome in report.outcomes.values():
         events.on_status(outcome)
-    waiting = list(tasks)
-    running: dict[Future[tuple[Any, float]], Task] = {}
     pool = _workers(jobs, threads)
     try:
-        _drive(pool, waiting, running, report, events, jobs)
+        _drive(pool, tasks, report, events, jobs)
     except BaseException:
         _close(jobs, threads, stop=True)  # stop what still runs; a next run starts afresh
         raise
@@ -113,14 +111,11 @@ def run_pool(tasks: list[Task], jobs: int, threads: int, events: Events = Events
 
 
 def _drive(
-    pool: ProcessPoolExecutor,
-    waiting: list[Task],
-    running: "dict[Future[tuple[Any, float]], Task]",
-    report: Report,
-    events: Events,
-    jobs: int,
+    pool: ProcessPoolExecutor, tasks: list[Task], report: Report, events: Events, jobs: int
 ) -> None:
     """Submit ready tasks, at most ``jobs`` at a time, until every task has an outcome."""
+    waiting = list(tasks)
+    running: dict[Future[tuple[Any, float]], Task] = {}
     while waiting or running:
         for task in list(waiting):
             states = [report.outcomes[d].status for d in task.deps]

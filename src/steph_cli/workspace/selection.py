@@ -1,7 +1,9 @@
 """Turning cohort selections (``NAME``, ``A,B``, ``all``) and fold selections (one fold, or
 ``all`` / ``0,2,4``) into lists, checked against the workspace."""
 
-from steph_cli.errors import BadInputError, Fix, MissingArtefactError
+from collections.abc import Callable
+
+from steph_cli.errors import BadInputError, Fix, MissingArtefactError, StephError
 from steph_cli.workspace.paths import Workspace
 
 
@@ -42,6 +44,26 @@ def folds(ws: Workspace, cohort: str, fold: int | None, spec: str = "all") -> li
             f"cohort {cohort} has no fold {missing[0]} (folds: {', '.join(map(str, available))})"
         )
     return wanted
+
+
+def folds_having(
+    ws: Workspace,
+    names: list[str],
+    fold: int | None,
+    spec: str,
+    has: Callable[[str, int], bool],
+    refusal: Callable[[str, int], StephError],
+) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """The selected (cohort, fold) pairs that have an artefact (``has``), and those that do
+    not. Every fold (the default) means every fold that has it; folds named by number must
+    all have it, and a selection with none has nothing to work on: the first pair without
+    it is then refused with ``refusal`` — before any work."""
+    asked = [(name, k) for name in names for k in folds(ws, name, fold, spec)]
+    have = [(name, k) for name, k in asked if has(name, k)]
+    missing = [pair for pair in asked if pair not in have]
+    if missing and (fold is not None or spec != "all" or not have):
+        raise refusal(*missing[0])
+    return have, missing
 
 
 def sources(ws: Workspace, target: str, spec: str) -> list[str]:
