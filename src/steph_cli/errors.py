@@ -7,6 +7,7 @@ first — which each front end renders in its own terms: Python prints ``force=T
 (see ``cli/_errors.py``). The CLI maps each error type to its exit code in one place.
 """
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -86,3 +87,15 @@ class RunFailedError(StephError):
     """The input was fine but the work failed, e.g. a diverging loss or a failing slide."""
 
     exit_code = 1
+
+
+def brief(exc: BaseException) -> str:
+    """A third-party error (torch, safetensors, h5py) in a few words for one line: their
+    texts run to several lines, repeat the path, or advise what steph never does
+    (``weights_only=False``)."""
+    text = str(exc).strip()
+    said = re.search(r"error message = '([^']*)'", text)  # h5py's errno dump
+    if said:
+        return said.group(1)
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    return line if len(line) <= 120 else line[:119] + "…"

@@ -23,6 +23,7 @@ import pytest
 from steph_cli.cli.app import run
 from steph_cli.models import io
 from tests.conftest import FAST
+from tests.helpers import slides as S
 
 Setup = Callable[[Path, Path], None]  # (workspace, a scratch folder for input files)
 
@@ -452,12 +453,121 @@ CASES = [
 ]
 
 
+# Defects found late: every other input of the command is fine and comes first (cohorts
+# AAA and BBB, fold 0, the first file), so a command that works while it checks would have
+# written something before it met the defect.
+def corrupt(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def last_feature(ws: Path, tmp: Path) -> None:
+    corrupt(sorted((ws / "features" / "CCC").glob("*.h5"))[-1])
+
+
+def good_then_bad(ws: Path, tmp: Path) -> None:
+    shutil.copy(sorted((ws / "features" / "AAA").glob("*.h5"))[0], tmp / "a.h5")
+    string_features(ws, tmp)
+
+
+def import_folder_bad_last(ws: Path, tmp: Path) -> None:
+    shutil.copytree(ws / "features" / "AAA", tmp / "feats")
+    corrupt(sorted((tmp / "feats").glob("*.h5"))[-1])
+
+
+def slide_and_junk_weights(ws: Path, tmp: Path) -> None:
+    (tmp / "slides").mkdir()
+    S.write_20x(tmp / "slides" / "AAA-0000-DX1.tif")
+    (tmp / "junk.pt").write_bytes(b"PK\x03\x04 not a torch archive")
+
+
+LATE = [
+    Case(
+        "late-train-all-last-cohort-unsplit",
+        ("train", "--cancer", "all", *FAST),
+        ("CCC",),
+        setup=in_workspace("cohorts/CCC/splits", shutil.rmtree),
+    ),
+    Case(
+        "late-train-all-last-feature-corrupt",
+        ("train", "--cancer", "all", *FAST),
+        ("not a readable HDF5 file",),
+        setup=last_feature,
+    ),
+    Case(
+        "late-vector-last-fold-untrained",
+        ("vector", "--cancer", "all", "--folds", "0,1,2", "--force"),
+        ("CCC fold 2",),
+        base="trained",
+        setup=in_workspace("experts/CCC/fold2.safetensors", Path.unlink),
+    ),
+    Case(
+        "late-merge-all-last-target-untrained",
+        ("merge", "--target", "all", "--method", "task-arithmetic"),
+        ("CCC fold 2",),
+        base="trained",
+        setup=in_workspace("experts/CCC/fold2.safetensors", Path.unlink),
+    ),
+    Case(
+        "late-merge-last-source-corrupt",
+        ("merge", "--target", "AAA", "--method", "task-arithmetic", "--force"),
+        ("experts/CCC/fold0.safetensors: corrupt", "steph train --cancer CCC --fold 0 --force"),
+        base="trained",
+        setup=in_workspace("experts/CCC/fold0.safetensors", corrupt),
+    ),
+    Case(
+        "late-evaluate-last-expert-corrupt",
+        ("evaluate", "--target", "all"),
+        ("experts/CCC/fold2.safetensors: corrupt", "steph train --cancer CCC --fold 2 --force"),
+        base="trained",
+        setup=in_workspace("experts/CCC/fold2.safetensors", corrupt),
+    ),
+    Case(
+        "late-predict-second-file-bad",
+        (*PREDICT[:4], "{tmp}/a.h5", "--features", "{tmp}/new.h5", "--csv", "{ws}/p.csv"),
+        ("new.h5: 'features' holds",),
+        base="trained",
+        setup=good_then_bad,
+    ),
+    Case(
+        "late-extract-from-last-file-corrupt",
+        ("extract", "--cancer", "AAA", "--from", "{tmp}/feats", "--force"),
+        ("not a readable HDF5 file",),
+        setup=import_folder_bad_last,
+    ),
+]
+CASES += LATE
+# third-party failures in a few words: no torch advice, no h5py errno dump
+CASES += [
+    Case(
+        "extract-weights-junk",
+        (
+            "extract",
+            "--cancer",
+            "AAA",
+            "--slides",
+            "{tmp}/slides",
+            *S.tiny_encoder_args(Path("{tmp}/junk.pt")),
+        ),
+        ("junk.pt: cannot read", "give a safetensors file or a torch state dict"),
+        setup=slide_and_junk_weights,
+    ),
+    Case(
+        "predict-features-folder-of-nothing",
+        ("predict", "--model", EXPERT, "--features", "{tmp}/empty.h5"),
+        ("feature folder", "empty.h5 holds no .h5 file"),
+        base="trained",
+        setup=lambda ws, tmp: (tmp / "empty.h5").mkdir(),
+    ),
+]
+
+
 def _snapshot(root: Path) -> dict[str, str]:
-    """Every file's sha256 (a link's target), but the hash memo, which any read may refresh."""
+    """Every file's sha256 (a link's target), but the cache: the hash memo and the bag
+    cache, which any read may refresh and which hold nothing but copies of inputs."""
     out = {}
     for path in sorted(root.rglob("*")) if root.exists() else []:
         rel = path.relative_to(root).as_posix()
-        if rel == "cache/sha256.json":
+        if rel.startswith("cache/"):
             continue
         if path.is_symlink():
             out[rel] = f"-> {path.readlink()}"
@@ -515,6 +625,7 @@ def test_bad_input(case: Case, as_json: bool, bases, tmp_path: Path, capsys) -> 
     missing = [s for s in case.says if s not in errors[0]]
     assert missing == [], errors[0]
     assert "Traceback" not in err and "a bug in steph" not in err
+    assert "weights_only" not in err and "errno" not in err
     if as_json and out.strip():
         json.loads(out, parse_constant=_reject_constant)
     elif as_json:

@@ -71,8 +71,12 @@ def test_a_control_expert_is_never_a_real_source(trained: Cli) -> None:
     real.write_bytes(kept)
     # and a real expert where a control belongs is not taken for one
     shutil.copy(ws.expert_file("CCC", 0), ws.control_expert_file("CCC", 0))
-    reverse = trained(*MERGE, "--control", "permuted", "--force", code=2)
+    reverse = trained(*MERGE, "--control", "permuted", code=2)
     assert "controls/permuted/CCC/fold0.safetensors" in reverse.stderr
+    assert "--force remakes it" in reverse.stderr
+    # which it does: a forced merge retrains the controls it uses
+    trained(*MERGE, "--control", "permuted", "--force")
+    assert io.read(ws.control_expert_file("CCC", 0)).meta.get("control") == "permuted"
 
 
 def test_none_and_self_need_no_source_expert(trained: Cli) -> None:

@@ -19,7 +19,7 @@ from steph_cli.tasks.execution import Execution
 from steph_cli.tasks.graph import Report, Task
 from steph_cli.training.config import MERGE_LR, TrainConfig
 from steph_cli.workspace import selection, settings
-from steph_cli.workspace.paths import Workspace
+from steph_cli.workspace.paths import Workspace, remake
 
 if TYPE_CHECKING:
     import torch
@@ -316,8 +316,8 @@ def _recorded_budget(ws: Workspace, method: str, folds: list[tuple[str, int]]) -
         raw = io.read(path).json("training_config")
         if not isinstance(raw, dict):
             raise IncompatibleModelError(
-                f"{path} records no training options, so its budget cannot be matched; "
-                "remake it with this version of steph (merge --force)"
+                f"{path} records no training options, so its budget cannot be matched",
+                remake(path, "remake it with this version of steph: {}"),
             )
         found.setdefault(TrainConfig(**raw), []).append(f"{target} fold {k}")
     if len(found) > 1:

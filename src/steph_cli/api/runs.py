@@ -213,7 +213,7 @@ def _check_model(
     try:
         model = io.read(ws.root / path)
     except BadInputError as exc:
-        return Check(path, "corrupt", exc.message)
+        return Check(path, "corrupt", exc.message.removeprefix(f"{ws.root / path}: "))
     if model.meta["kind"] == "vector":
         return _check_vector(ws, path, model)
     if path not in written:
@@ -231,7 +231,10 @@ def _check_vector(ws: Workspace, path: str, vector: io.ModelFile) -> Check:
     expert = next((k for k in record.inputs if k.startswith("experts/")), None)
     if expert is None or not (ws.root / expert).is_file() or not ws.init_file.is_file():
         return Check(path, "unrecorded", "its expert or θ_init is not in the workspace")
-    init, made_from = io.read(ws.init_file).tensors, io.read(ws.root / expert).tensors
+    try:
+        init, made_from = io.read(ws.init_file).tensors, io.read(ws.root / expert).tensors
+    except BadInputError:
+        return Check(path, "unchecked", f"{expert} or θ_init cannot be read")
     same = all(torch.equal(t, made_from[k] - init[k]) for k, t in vector.tensors.items())
     return Check(path, "ok") if same else Check(path, "modified", f"is not {expert} − θ_init")
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.errors import BadInputError
 from steph_cli.models import provenance
 from steph_cli.models.header import recorded_cindex
 from steph_cli.workspace import cohorts, settings
@@ -52,11 +53,20 @@ def _freshness(folds: list[int], directory: Path, digests: provenance.Digests) -
         path = directory / f"fold{k}.safetensors"
         if not path.is_file():
             result.missing.append(k)
-        elif reasons := provenance.stale(path, digests):
+        elif reasons := _stale(path, digests):
             result.stale[k] = reasons
         else:
             result.fresh.append(k)
     return result
+
+
+def _stale(path: Path, digests: provenance.Digests) -> list[str]:
+    """Why a model is stale; a file that cannot be read is listed as such (the workspace at
+    a glance must not stop at one bad file: ``steph verify`` says which step remakes it)."""
+    try:
+        return provenance.stale(path, digests)
+    except BadInputError:
+        return ["not a readable model file (corrupt or truncated; see steph verify)"]
 
 
 def _mean_cindex(paths: list[Path]) -> float | None:

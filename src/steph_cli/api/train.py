@@ -43,7 +43,9 @@ def train(
     config = training.resolved(settings.resolve_seed(ws, training.seed))
     where = execution.device(device)
     hooks.note(f"training {len(work)} expert(s) on {where} ({execution.describe()})")
-    created = jobs.prepare(ws, names, arch) if execution.parallel else False
+    # every cohort's features are read (and cached) before the first expert trains, so a bad
+    # file of the last cohort stops the run before it writes anything
+    created = jobs.prepare(ws, names, arch if execution.parallel else None)
     tasks = jobs.train_tasks(ws, work, config, arch, where, force)
     if created:
         tasks = jobs.claim_init(tasks)

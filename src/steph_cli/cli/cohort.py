@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import Command, Group, State, command, emit_json, note, table, warn
+from steph_cli.cli.common import Command, Group, State, command, emit_json, note, warn
 from steph_cli.cli.console import out
 from steph_cli.cli.progress import RichHooks
+from steph_cli.cli.tables import table
 
 if TYPE_CHECKING:
     from steph_cli.workspace.cohorts import CohortSummary

@@ -14,15 +14,13 @@ import math
 import re
 import sys
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from steph_cli.cli import completion
@@ -246,32 +244,3 @@ def _jsonable(value: Any) -> Any:
 def fmt(value: float | None, digits: int = 3) -> str | None:
     """A number for a table cell; None stays None (shown as a dash)."""
     return None if value is None else f"{value:.{digits}f}"
-
-
-def cell(value: Any) -> Text | str:
-    """A table cell: None as a dash; text shown as it is (never read as markup), styled
-    :class:`Text` kept."""
-    if isinstance(value, Text):
-        return value
-    return "–" if value is None else escape(str(value))
-
-
-def _cell_width(value: Text | str) -> int:
-    return (value if isinstance(value, Text) else Text.from_markup(value)).cell_len
-
-
-def table(
-    title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]], names: int = 1
-) -> Table:
-    """Cells are wrapped, never cut with "…" (ids must stay whole); the first ``names``
-    columns name the row (a patient, a model, a run) and are never wrapped either."""
-    cells = [[cell(v) for v in row] for row in rows]
-    t = Table(title=title and escape(title), title_justify="left", header_style="bold")
-    for i, c in enumerate(columns):
-        t.add_column(escape(c), justify="left" if i == 0 else "right", overflow="fold")
-    for i, column in enumerate(t.columns[:names]):
-        column.no_wrap = True
-        column.min_width = max((_cell_width(row[i]) for row in cells if len(row) > i), default=0)
-    for row in cells:
-        t.add_row(*row)
-    return t

@@ -7,9 +7,10 @@ import typer
 
 from steph_cli.cli import completion, render
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, examples, note, table
+from steph_cli.cli.common import State, command, emit_json, examples, note
 from steph_cli.cli.console import out
 from steph_cli.cli.progress import RichHooks
+from steph_cli.cli.tables import table
 
 if TYPE_CHECKING:
     from steph_cli.api import Imported
@@ -176,7 +177,7 @@ def extract(
                 state.ws, cancer, from_, link=link, force=force, hooks=hooks
             )
             _next_step(state, cancer)
-            _imported(state, cancer, imported)
+            _imported(state, cancer, from_, imported)
             return
         assert slides is not None
         threshold = None if tissue_threshold == "otsu" else int(tissue_threshold)
@@ -229,7 +230,7 @@ def _next_step(state: State, cancer: str) -> None:
         note(state, f"next: steph cohort add {cancer} --labels LABELS.csv (features are in place)")
 
 
-def _imported(state: State, cancer: str, imported: "Imported") -> None:
+def _imported(state: State, cancer: str, source: Path, imported: "Imported") -> None:
     if state.json:
         emit_json(
             {
@@ -246,5 +247,11 @@ def _imported(state: State, cancer: str, imported: "Imported") -> None:
             }
         )
         return
-    rows = [[f.slide_id, f.n_patches, f.dim, str(f.path)] for f in imported.files]
-    out.print(table(f"imported into features/{cancer}", ["slide", "patches", "dim", "from"], rows))
+    rows = [[f.slide_id, f.n_patches, f.dim, _within(f.path, source)] for f in imported.files]
+    title = f"imported into features/{cancer} from {source}"
+    out.print(table(title, ["slide", "patches", "dim", "file"], rows))
+
+
+def _within(path: Path, source: Path) -> str:
+    """A found file named from the folder the user gave (the whole path repeats it)."""
+    return str(path.relative_to(source)) if path.is_relative_to(source) else str(path)

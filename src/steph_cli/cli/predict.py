@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import State, command, emit_json, examples, fmt, note, table
+from steph_cli.cli.common import State, command, emit_json, examples, fmt, note
 from steph_cli.cli.console import out
+from steph_cli.cli.tables import table
 
 if TYPE_CHECKING:
     from steph_cli.evaluation.predict import Prediction

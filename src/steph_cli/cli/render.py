@@ -5,11 +5,11 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from rich.measure import Measurement
-from rich.table import Table
 from rich.text import Text
 
-from steph_cli.cli.common import State, emit_json, fmt, note, table
+from steph_cli.cli.common import State, emit_json, fmt, note
 from steph_cli.cli.console import err, out
+from steph_cli.cli.tables import Fitted, table
 
 if TYPE_CHECKING:
     from steph_cli.api.status import Freshness
@@ -79,7 +79,7 @@ DETAILS = (0, 1, 2)
 TRANSPOSED = 3
 
 
-def _fit(build: Callable[[int], Table], details: Sequence[int] = DETAILS) -> Table:
+def _fit(build: Callable[[int], Fitted], details: Sequence[int] = DETAILS) -> Fitted:
     """The most detailed layout whose natural width fits the terminal (measured unclamped:
     rich would otherwise squeeze a wide table into the width by wrapping its cells)."""
     for detail in details:
@@ -114,7 +114,7 @@ def _best(values: list["Summary"], metric: str) -> float | None:
     return max(known) if HIGHER_IS_BETTER[metric] else min(known)
 
 
-def model_table(target: str, summaries: list["Summary"], detail: int = 0) -> Table:
+def model_table(target: str, summaries: list["Summary"], detail: int = 0) -> Fitted:
     from steph_cli.evaluation.folds import METRICS
 
     models = sorted({s.model for s in summaries}, key=lambda m: (m != "expert", m))
@@ -131,7 +131,7 @@ def model_table(target: str, summaries: list["Summary"], detail: int = 0) -> Tab
     )
 
 
-def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
+def cohort_table(summaries: list["Summary"], detail: int = 0) -> Fitted:
 
     harrell = [s for s in summaries if s.metric == "harrell_c"]
     models = sorted({s.model for s in harrell}, key=lambda m: (m != "expert", m))
@@ -162,7 +162,7 @@ def cohort_table(summaries: list["Summary"], detail: int = 0) -> Table:
 
 def _models_by_cohort(
     by: dict[tuple[str, str], "Summary"], models: list[str], targets: list[str]
-) -> Table:
+) -> Fitted:
     """Harrell's C with a row per model and a column per cohort (fold means), then the mean
     over cohorts: the layout for many or long model names (controls, grid points)."""
 
@@ -195,7 +195,7 @@ def _cohort_mean(
 CI_METRICS = ("harrell_c", "uno_c", "td_auc")
 
 
-def interval_table(summaries: list["Summary"], detail: int = 0) -> Table:
+def interval_table(summaries: list["Summary"], detail: int = 0) -> Fitted:
     """The bootstrap intervals of the means over folds: models × cohorts of Harrell's C
     when that fits (``detail`` 0), else one row per (cohort, model) with every metric."""
     title = "95% CI of the mean over folds (bootstrap over test patients)"
@@ -225,7 +225,7 @@ def paired_table(
     tests: "Sequence[Paired]",
     title: str = "paired comparison over (cohort, fold) pairs, Harrell's C (Wilcoxon signed-rank)",
     against: str = "vs",
-) -> Table:
+) -> Fitted:
     rows = [
         [
             t.model,
@@ -299,7 +299,7 @@ def status(state: State) -> None:
         "merged (methods)",
     ]
     note(state, "models per cohort as fresh/stale/missing folds; stale: an input changed")
-    out.print(table(None, columns, rows))
+    out.print(table(None, columns, rows, optional=("slides", "folds", "events")))
     stale = [
         [f"{folder}/fold{k}", "; ".join(why)]
         for c in inv.cohorts
@@ -387,7 +387,7 @@ def study(report: "StudyReport") -> None:
 
 def _study_pairs(
     pairs: "Sequence[StudyPair]", title: str, against: str, power: bool = False
-) -> Table:
+) -> Fitted:
     rows: list[list[object]] = [
         [
             p.model,

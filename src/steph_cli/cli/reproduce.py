@@ -6,9 +6,10 @@ from typing import Annotated
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import State, command, emit_json, note, table
+from steph_cli.cli.common import State, command, emit_json, note
 from steph_cli.cli.console import out
 from steph_cli.cli.progress import RichHooks
+from steph_cli.cli.tables import table
 from steph_cli.errors import RunFailedError
 
 EPILOG = (

@@ -5,8 +5,9 @@ from typing import Annotated, Any
 import typer
 
 from steph_cli.cli import completion
-from steph_cli.cli.common import Command, Group, State, command, emit_json, fmt, table
+from steph_cli.cli.common import Command, Group, State, command, emit_json, fmt
 from steph_cli.cli.console import out
+from steph_cli.cli.tables import table
 
 app = typer.Typer(
     cls=Group, help="Recorded runs: what ran, when, inputs, outputs, metrics.", no_args_is_help=True
@@ -34,7 +35,9 @@ def list_(state: State) -> None:
         ]
         for r in records
     ]
-    out.print(table(None, ["run", "step", "started", "inputs", "outputs", "s"], rows))
+    columns = ["run", "step", "started", "inputs", "outputs", "s"]
+    # the run id starts with the start time: the readable date goes first
+    out.print(table(None, columns, rows, optional=("started", "inputs", "outputs")))
 
 
 @app.command(
@@ -69,7 +72,7 @@ def show(
     )
     files = [["input", k, (v or "absent")[:16]] for k, v in record.inputs.items()]
     files += [["output", k, v[:16]] for k, v in record.outputs.items()]
-    out.print(table("files", ["", "path", "sha256"], files))
+    out.print(table("files", ["", "path", "sha256"], files, names=2, optional=("sha256",)))
     if record.metrics:
         out.print(
             table("metrics (all of them: --json)", ["metric", "value"], metric_rows(record.metrics))

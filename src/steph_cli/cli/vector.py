@@ -7,9 +7,10 @@ import typer
 
 from steph_cli.cli import completion
 from steph_cli.cli import options as opt
-from steph_cli.cli.common import State, command, emit_json, examples, fmt, table
+from steph_cli.cli.common import State, command, emit_json, examples, fmt
 from steph_cli.cli.console import out
 from steph_cli.cli.progress import RichHooks
+from steph_cli.cli.tables import table
 
 EPILOG = examples(
     "steph vector --cancer all --plot cosine.png",

@@ -1,7 +1,8 @@
 """``steph verify``: the workspace's models and features are the bytes their runs wrote."""
 
-from steph_cli.cli.common import State, command, emit_json, examples, note, table
+from steph_cli.cli.common import State, command, emit_json, examples, note
 from steph_cli.cli.console import out
+from steph_cli.cli.tables import table
 from steph_cli.errors import RunFailedError
 
 EPILOG = examples(

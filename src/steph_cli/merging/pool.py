@@ -21,7 +21,7 @@ from steph_cli.models.abmil import encoder_keys
 from steph_cli.models.arch import Architecture
 from steph_cli.models.layout import Layout
 from steph_cli.workspace.hashing import file_sha256
-from steph_cli.workspace.paths import Workspace
+from steph_cli.workspace.paths import Workspace, remake
 
 
 @dataclass(frozen=True)
@@ -98,18 +98,20 @@ def load_expert(
             f"{path} is a control expert (trained on {kind} labels), never a real source; "
             f"control experts live in {ws.control_expert_file(cohort, fold).parent.parent}"
         )
+    # a control expert is retrained by the forced merge that uses it; a real one by train
+    retrain = remake(path, "{} retrains it") or Fix.set("force", "{} retrains it")
     if model.meta.get("init_sha256") != init_sha:
         raise IncompatibleModelError(
             f"{path} descends from init {model.meta.get('init_sha256', 'unknown')[:12]}… but this "
             f"workspace's init.safetensors is {init_sha[:12]}…; task vectors are only "
             "meaningful against the same initialisation",
-            Fix.set("force", "{} retrains it"),
+            retrain,
         )
     if model.arch != arch:
         raise IncompatibleModelError(
             f"{path} has architecture {model.arch.to_json()} but the workspace init has "
             f"{arch.to_json()}",
-            Fix.set("force", "{} retrains it"),
+            retrain,
         )
     return Member(cohort, fold, file_sha256(path), model.tensors)
 

@@ -8,7 +8,8 @@ import json
 import struct
 from pathlib import Path
 
-from steph_cli.errors import BadInputError, Fix
+from steph_cli.errors import BadInputError
+from steph_cli.workspace.paths import remake
 
 
 def read_metadata(path: Path) -> dict[str, str]:
@@ -21,8 +22,7 @@ def read_metadata(path: Path) -> dict[str, str]:
             header = json.loads(fh.read(length))
     except (OSError, struct.error, ValueError) as exc:
         raise BadInputError(
-            f"{path}: corrupt or truncated safetensors file ({exc})",
-            Fix.set("force", "delete it, or rebuild it with {}"),
+            f"{path}: corrupt or truncated safetensors file ({exc})", remake(path)
         ) from exc
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     return dict(meta) if isinstance(meta, dict) else {}

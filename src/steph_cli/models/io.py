@@ -17,10 +17,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load
 
 from steph_cli import __version__
-from steph_cli.errors import BadInputError, Fix
+from steph_cli.errors import BadInputError, brief
 from steph_cli.models.arch import Architecture
 from steph_cli.models.header import read_metadata
 from steph_cli.workspace import atomic
+from steph_cli.workspace.paths import remake
 
 FORMAT_VERSION = "1"
 KINDS = ("init", "expert", "vector", "merged")
@@ -105,8 +106,7 @@ def write(
 
 def _corrupt(path: Path, exc: Exception) -> BadInputError:
     return BadInputError(
-        f"{path}: corrupt or truncated safetensors file ({exc})",
-        Fix.set("force", "delete it, or rebuild it with {}"),
+        f"{path}: corrupt or truncated safetensors file ({brief(exc)})", remake(path)
     )
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steph_cli.errors import BadInputError, Fix
+from steph_cli.errors import BadInputError, Fix, brief
 
 IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 OPENAI_CLIP = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
@@ -236,7 +236,10 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
             return load_file(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise BadInputError(f"encoder weights {path}: cannot read ({exc})") from exc
+        raise BadInputError(
+            f"encoder weights {path}: cannot read ({brief(exc)}); give a safetensors file or "
+            "a torch state dict"
+        ) from exc
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -123,7 +123,9 @@ def merge_tasks(
         tasks.append(Task(vector_key(c, k), write_vector, (ws, c, k), after(c, k)))
     if control == "permuted":
         for c, k in sources:
-            tasks.append(Task(control_key(c, k), train_control, (ws, c, k, device), after(c, k)))
+            # a forced merge remakes the controls it uses
+            control_args = (ws, c, k, device, force)
+            tasks.append(Task(control_key(c, k), train_control, control_args, after(c, k)))
     for target, names, k in plans:
         if control is None:
             deps = (vector_key(target, k), *(vector_key(s, source_fold) for s in names))

@@ -14,7 +14,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from steph_cli.errors import BadInputError
+from steph_cli.errors import BadInputError, brief
 from steph_cli.workspace import atomic
 from steph_cli.workspace.paths import validate_slide_id
 
@@ -30,11 +30,13 @@ class SlideFeatures:
 
 
 def _open(path: Path) -> h5py.File:
+    if path.is_dir():
+        raise BadInputError(f"{path} is a folder; give the HDF5 feature files in it")
     try:
         return h5py.File(path, "r")
     except OSError as exc:
         raise BadInputError(
-            f"{path}: not a readable HDF5 file ({exc}); re-extract or re-copy it"
+            f"{path}: not a readable HDF5 file ({brief(exc)}); re-extract or re-copy it"
         ) from exc
 
 

@@ -167,3 +167,28 @@ class Workspace:
             return []
         found = (re.fullmatch(r"fold(\d+)\.csv", p.name) for p in d.iterdir())
         return sorted(int(m.group(1)) for m in found if m)
+
+
+def remake(path: Path, text: str = "{} makes it again") -> Fix | None:
+    """The step that makes the model file at ``path`` again, read from where it lies in a
+    workspace (the layout above); None for a file of no workspace or one no step remakes
+    alone. A fix that only said ``force`` would be wrong after the command that failed was
+    already forced: a corrupt source expert is remade by ``train``, not by ``merge``."""
+    parts = Path(path).parts
+    fold = re.fullmatch(r"fold(\d+)\.safetensors", parts[-1]) if parts else None
+    if parts and parts[-1] == "init.safetensors":
+        return Fix.run(
+            "train", "delete it; " + text + " with every expert", cancer="all", force=True
+        )
+    if fold is None or len(parts) < 3:
+        return None
+    k = int(fold.group(1))
+    if parts[-3] == "experts":
+        return Fix.run("train", text, cancer=parts[-2], fold=k, force=True)
+    if parts[-3] == "vectors":
+        return Fix.run("vector", text, cancer=parts[-2], fold=k, force=True)
+    if len(parts) >= 4 and parts[-4] == "merged":
+        method, _, control = parts[-2].partition("-control-")
+        kind = {"control": control} if control else {}
+        return Fix.run("merge", text, target=parts[-3], method=method, **kind, fold=k, force=True)
+    return None

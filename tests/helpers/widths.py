@@ -1,0 +1,45 @@
+"""What "a table keeps its identifiers, numbers and headers whole" means, checkable.
+
+Rich folds a cell that does not fit by cutting it between characters and carrying the rest
+to the next line. So a split run id, model name or number shows as a word at the end of a
+cell on one line and another on the next line that, joined, make a word (or the start of
+one) of the same output printed wide. Words wrapped between words never join into one.
+Lines of a table must also be no wider than the terminal (notes are soft-wrapped: the
+terminal breaks them, between words).
+"""
+
+import itertools
+import re
+
+WIDE = 1000
+_BOX = re.compile(r"[\u2500-\u257f]")
+_SEPARATORS = re.compile(r"[\s\u2500-\u257f]+")
+# The shortest first piece looked at: rich gives a folded column at least this much, and
+# shorter words ("3" above "3%") join into words by chance.
+_PIECE = 3
+
+
+def words(line: str) -> list[str]:
+    return [w for w in _SEPARATORS.split(line) if w]
+
+
+def _ruled(line: str) -> bool:
+    """A line of a table, or of a table printed as records (indented)."""
+    return bool(_BOX.search(line)) or line.startswith("  ")
+
+
+def split_words(narrow: str, wide: str, columns: int) -> list[str]:
+    """What in ``narrow`` (printed at ``columns``) is not whole: lines of a table wider than
+    the terminal, then pieces of one word of ``wide`` found on two consecutive lines."""
+    too_wide = [line for line in narrow.splitlines() if len(line) > columns and _ruled(line)]
+    whole = {w for line in wide.splitlines() for w in words(line)}
+    starts = {w[:k] for w in whole for k in range(2, len(w))}
+    lines = [words(line) for line in narrow.splitlines()]
+    broken = {
+        f"{a}|{b}"
+        for above, below in itertools.pairwise(lines)
+        for a in above
+        for b in below
+        if len(a) >= _PIECE and (a + b in whole or a + b in starts)
+    }
+    return too_wide + sorted(broken)
