@@ -76,3 +76,43 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc")
+def test_a_signal_stops_a_local_ray_run_and_its_cluster(tmp_path, tiny_data):
+    """The local Ray executor: its tasks are cancelled (and unwind), the cluster the command
+    started goes with it, exit 143, nothing half-written."""
+    pytest.importorskip("ray")
+    ws = tmp_path / "ws"
+    register_tiny(Cli(ws), tiny_data)
+    command = [sys.executable, "-m", "steph_cli", "--workspace", str(ws), "-q", "train"]
+    proc = subprocess.Popen(
+        [*command, "--cancer", "all", "--executor", "ray", *SLOW],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tasks: list[int] = []
+    deadline = time.time() + 120
+    while time.time() < deadline and not tasks:  # until Ray runs training tasks
+        tasks = [p for p in descendants(proc.pid) if b"ray::_run" in _cmdline(p)]
+        time.sleep(0.5)
+    assert tasks, proc.stderr.read() if proc.stderr else ""
+    time.sleep(2.0)
+    cluster = descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    deadline = time.time() + 30
+    while time.time() < deadline and [p for p in cluster if alive(p)]:
+        time.sleep(0.5)
+    assert [_cmdline(p) for p in cluster if alive(p)] == []
+    assert leftovers(ws) == []

@@ -123,7 +123,11 @@ def run(args: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    from steph_cli.signals import stop_on_signals
+    from steph_cli import signals
 
-    stop_on_signals()
-    sys.exit(run())
+    signals.stop_on_signals()
+    try:
+        code = run()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    sys.exit(signals.status(code))

@@ -11,7 +11,7 @@ import os
 import time
 from typing import Any
 
-from steph_cli import threads
+from steph_cli import signals, threads
 from steph_cli.errors import BadInputError, Fix
 from steph_cli.tasks.graph import (
     DONE,
@@ -32,6 +32,9 @@ REFRESH_S = 0.5
 
 def connect(address: str | None) -> Any:
     """Join the cluster at ``address`` (or $RAY_ADDRESS), else start a local Ray."""
+    # Ray's core would take SIGTERM for a stack dump and an abort (read when Ray is imported):
+    # the command's own handler (steph_cli.signals) keeps it, to cancel the tasks and unwind
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError as exc:
@@ -44,7 +47,8 @@ def connect(address: str | None) -> Any:
         else:
             kwargs["num_cpus"] = os.cpu_count()
         try:
-            ray.init(**kwargs)
+            with signals.kept():
+                ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise BadInputError(f"cannot start or join Ray at {address or 'local'}: {exc}") from exc
     return ray
