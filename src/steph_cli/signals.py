@@ -37,7 +37,6 @@ def stop_on_signals() -> None:
         signal.signal(sig, _stop)
 
 
-
 @contextmanager
 def kept() -> Iterator[None]:
     """Keep our handlers across a library's start-up that installs its own (Ray's driver

@@ -10,6 +10,7 @@ from steph_cli.api.study import load_study, subsample
 from steph_cli.errors import BadInputError
 from steph_cli.evaluation.summary import holm
 from tests.conftest import Cli
+from tests.helpers.widths import WIDE, split_words
 
 STUDY = """
 name = "t"
@@ -207,7 +208,10 @@ def test_a_study_runs_resumes_and_reports(trained: Cli, tmp_path: Path) -> None:
     assert ada["mean_difference"] == pytest.approx(np.mean(diffs))
     assert (home / "scarcity.png").is_file() and (home / "scarcity.svg").is_file()
     assert json.loads((home / "report.json").read_text())["paired"] == report["paired"]
-    assert (home / "rows.csv").read_text().count("\n") == len(rows) + 1
+    table = (home / "rows.csv").read_text().splitlines()
+    assert len(table) == len(rows) + 1
+    assert table[0].endswith("harrell_c,skipped,uno_c,td_auc,ibs")
+    assert {r["ibs"] is not None for r in rows if not r["skipped"]} == {True}
 
 
 @pytest.mark.parametrize("name", ["demo-study.toml", "demo-select.toml"])
@@ -263,6 +267,12 @@ attn_dim = 8
     effect = {(p["model"], p["baseline"]): p for p in report["transfer"]}
     assert set(effect) == {("ada", "ada-control-none"), ("ada", "ada-control-budget")}
     assert all(p["pairs"] == 2 for p in effect.values())
+    home = trained.workspace / "studies" / "c"
+    assert (home / "report.json").is_file() and not (home / "scarcity.png").exists()  # one size
+    wide = trained("study", "report", str(path), env={"COLUMNS": str(WIDE)}).stdout
+    for columns in (60, 80, 120):
+        text = trained("study", "report", str(path), env={"COLUMNS": str(columns)}).stdout
+        assert split_words(text, wide, columns) == [], text
     bad = _file(tmp_path, study.replace('"none"', '"nothing"'))
     refused = trained("study", "run", str(bad), code=2)
     assert "control 'nothing'" in refused.stderr

@@ -142,7 +142,7 @@ def test_every_command_teaches_at_80_columns(cli: Cli, path: list[str]) -> None:
     assert undocumented == []
     assert "Example" in (command.epilog or "")
     text = cli(*path, "--help", env={"COLUMNS": "80"}).stdout
-    leaks = [m for m in ("<bool>", "list[", "METHOD §") if m in text]
+    leaks = [m for m in ("<bool>", "list[", "METHOD §", "…") if m in text]  # … : cut off
     leaks += re.findall(r"\{[a-z_]+\}", text)  # a parameter name, not a metavar
     assert leaks == []
     shown = re.split("Examples?:", text)[1].splitlines()  # none wrapped: copied as they are

@@ -471,6 +471,10 @@ class Row:
     fold: int
     harrell_c: float | None
     skipped: str | None
+    # the other metrics of the fold (the report's tests use Harrell's C; rows.csv has all)
+    uno_c: float | None = None
+    td_auc: float | None = None
+    ibs: float | None = None
 
 
 @dataclass
@@ -541,6 +545,7 @@ def report_study(
                 r.fold,
                 r.metrics["harrell_c"].value if r.metrics else None,
                 r.skipped,
+                *(r.metrics[m].value if r.metrics else None for m in ("uno_c", "td_auc", "ibs")),
             )
             for r in result.folds
         )
@@ -550,7 +555,7 @@ def report_study(
     transfer = _transfer(rows, pairs, _target_groups(study, targets))
     home = ws.root / "studies" / study.name
     report = StudyReport(study.name, study.baseline, rows, summary, paired, transfer)
-    if plot:
+    if plot and len({r.size for r in rows}) > 1:  # one size is a point, not a curve
         from steph_cli.evaluation.plots import scarcity_curve
 
         report.plot = scarcity_curve(rows, home / "scarcity.png", study.name)

@@ -48,7 +48,9 @@ def extract(
     from_: Annotated[
         Path | None,
         typer.Option(
-            "--from", help="Import CLAM/TRIDENT/UNI2-h-features .h5 files found under this folder."
+            "--from",
+            help="Import the .h5 feature files of CLAM, TRIDENT or UNI2-h-features found "
+            "under this folder.",
         ),
     ] = None,
     encoder: Annotated[
