@@ -28,6 +28,8 @@ from steph_cli.tasks.graph import (
 )
 
 REFRESH_S = 0.5
+# The resource Ray gives the head node alone.
+HEAD = "node:__internal_head__"
 
 
 def connect(address: str | None) -> Any:
@@ -66,6 +68,14 @@ class _Board:
     def drain(self) -> list[str]:
         started, self.started = self.started, []
         return started
+
+
+def _drain(ray: Any, board: Any) -> list[str]:
+    """The tasks that noted a start since the last drain; none while the board is restarting."""
+    try:
+        return list(ray.get(board.drain.remote(), timeout=30))
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+        return []
 
 
 def _run(
@@ -115,7 +125,13 @@ def run_ray(
                 f"each task asks for {need} {resource}(s) but the Ray cluster has {have:g} in all",
                 fix,
             )
-    board = ray.remote(num_cpus=0)(_Board).remote()
+    # the board lives on the head node (the last a cluster loses: without it there is no
+    # cluster) and comes back if it is lost anyway; its notes only count attempts
+    board = (
+        ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(_Board)
+        .options(resources={HEAD: 0.001})
+        .remote()
+    )
     remote = ray.remote(_run).options(
         num_cpus=cpus_per_task,
         num_gpus=1 if gpu else 0,
@@ -135,7 +151,7 @@ def run_ray(
     pending = {ref: key for key, ref in refs.items()}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=REFRESH_S)
-        started = ray.get(board.drain.remote())
+        started = _drain(ray, board)
         for key in started:
             report.outcomes[key].attempts += 1
         # In submission order, so a failed dependency is known before its dependents.
@@ -159,7 +175,7 @@ def run_ray(
             if outcome.status not in (DONE, FAILED):
                 outcome.status = RUNNING
                 events.on_status(outcome)
-    for key in ray.get(board.drain.remote()):  # notes still in flight at the end
+    for key in _drain(ray, board):  # notes still in flight at the end
         report.outcomes[key].attempts += 1
     ray.kill(board)
     return report
