@@ -15,8 +15,10 @@ from steph_cli.cli.app import app
 from steph_cli.demo.synthetic import SyntheticConfig, generate, write_cohort
 
 # Tests compare bytes across runs, and float sums depend on the thread count: one that
-# followed the machine's load (the default policy) would make them flaky.
-os.environ.setdefault("OMP_NUM_THREADS", str(threads.available_cpus()))
+# followed the machine's load (the default policy) would make them flaky. pytest-xdist's
+# workers share the CPUs rather than each taking them all.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, threads.available_cpus() // _WORKERS)))
 
 TINY = SyntheticConfig(
     cancers=(("AAA", "fam1"), ("BBB", "fam1"), ("CCC", "other")),

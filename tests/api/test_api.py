@@ -115,6 +115,17 @@ def test_package_root_exports_the_api() -> None:
         steph_cli.nothing_here  # noqa: B018
 
 
+def test_workspace_calls_load_neither_torch_nor_scikit_survival() -> None:
+    """``steph cohort list`` and ``steph status`` start in a fraction of a second: the API
+    loads a call's module when it is first used, not every module at once."""
+    code = (
+        "import sys; from steph_cli import api; api.list_cohorts; api.status; "
+        "print(sorted(m for m in ('torch', 'sksurv') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 LOAD = """
 import json, sys
 from steph_cli.evaluation.inference import load_model

@@ -56,35 +56,44 @@ def _wait_for_cpus(address: str, cpus: float, timeout: float = 90) -> None:
     raise AssertionError(f"the cluster at {address} never had {cpus} CPUs")
 
 
-@pytest.fixture
-def cluster() -> Iterator[tuple[str, subprocess.Popen]]:
-    """A head (1 CPU) and a second node (1 CPU, in the foreground so it can be killed)."""
-    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
-    address = f"127.0.0.1:{_free_port()}"
-    env = ENV
-    head = [str(RAY_BIN), "start", "--head", f"--port={address.split(':')[1]}"]
-    head += ["--num-cpus=1", "--include-dashboard=false", f"--temp-dir={temp}"]
-    subprocess.run(head, check=True, capture_output=True, env=env)
-    node = subprocess.Popen(
-        [str(RAY_BIN), "start", f"--address={address}", "--num-cpus=1", "--block"],
+def _start(*args: str) -> subprocess.Popen:
+    """``ray start ... --block``: in the foreground, so that its processes are its own
+    descendants and can be stopped without touching any other Ray on this machine."""
+    return subprocess.Popen(
+        [str(RAY_BIN), "start", *args, "--block"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,  # its own process group: killed as one, like a lost machine
+        env=ENV,
     )
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[str, subprocess.Popen]]:
+    """A head (1 CPU) and a second node (1 CPU)."""
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # Ray's socket paths must stay short
+    address = f"127.0.0.1:{_free_port()}"
+    port = address.split(":")[1]
+    head = _start(
+        "--head",
+        f"--port={port}",
+        "--num-cpus=1",
+        "--include-dashboard=false",
+        f"--temp-dir={temp}",
+    )
+    nodes = [head]
     try:
+        nodes[1:] = [_start(f"--address={address}", "--num-cpus=1")]
         _wait_for_cpus(address, 2.0)
-        yield address, node
+        yield address, nodes[1]
     finally:
-        if node.poll() is None:
+        for node in nodes:
             _kill_node(node)
-        subprocess.run([str(RAY_BIN), "stop", "--force"], capture_output=True, env=env)
         shutil.rmtree(temp, ignore_errors=True)
 
 
 def _kill_node(node: subprocess.Popen) -> None:
-    """SIGKILL the second node: its ``ray start`` process, raylet and workers, at once."""
-    for pid in [node.pid, *descendants(node.pid)]:
+    """SIGKILL a node: its ``ray start`` process, raylet and workers, at once."""
+    for pid in [*descendants(node.pid), node.pid]:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     node.wait()

@@ -5,36 +5,91 @@ Every function takes the workspace (a :class:`Workspace`, a path, or None for
 protocol through which progress and notes reach the caller (:class:`Hooks` does nothing;
 :class:`TqdmHooks` draws tqdm bars). Errors are typed (``steph_cli.errors``). See
 docs/api.md.
+
+Each call's module is imported on first use: ``steph cohort list`` need not load torch and
+scikit-survival, which ``evaluate`` and ``demo`` do.
 """
 
-from steph_cli import API
-from steph_cli.api.cohorts import (
-    Imported,
-    Splits,
-    add_cohort,
-    cohort,
-    import_features,
-    list_cohorts,
-    open_workspace,
-    split_cohort,
-)
-from steph_cli.api.demo import Demo, demo
-from steph_cli.api.evaluate import Evaluation, evaluate
-from steph_cli.api.extract import ExtractReport, extract
-from steph_cli.api.merge import like_merge, merge
-from steph_cli.api.predict import predict
-from steph_cli.api.runs import (
-    Reproduction,
-    RunRecord,
-    Verification,
-    list_runs,
-    reproduce,
-    show_run,
-    verify,
-)
-from steph_cli.api.status import Inventory, status
-from steph_cli.api.study import StudyReport, report_study, run_study
-from steph_cli.api.train import train
-from steph_cli.api.vectors import Vectors, vectors
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
+from steph_cli import API
+
+if TYPE_CHECKING:
+    from steph_cli.api.cohorts import (
+        Imported,
+        Splits,
+        add_cohort,
+        cohort,
+        import_features,
+        list_cohorts,
+        open_workspace,
+        split_cohort,
+    )
+    from steph_cli.api.demo import Demo, demo
+    from steph_cli.api.evaluate import Evaluation, evaluate
+    from steph_cli.api.extract import ExtractReport, extract
+    from steph_cli.api.merge import like_merge, merge
+    from steph_cli.api.predict import predict
+    from steph_cli.api.runs import (
+        Reproduction,
+        RunRecord,
+        Verification,
+        list_runs,
+        reproduce,
+        show_run,
+        verify,
+    )
+    from steph_cli.api.status import Inventory, status
+    from steph_cli.api.study import StudyReport, report_study, run_study
+    from steph_cli.api.train import train
+    from steph_cli.api.vectors import Vectors, vectors
+
+# Where each name of the API is defined (a module of this package).
+_WHERE = {
+    "Imported": "cohorts",
+    "Splits": "cohorts",
+    "add_cohort": "cohorts",
+    "cohort": "cohorts",
+    "import_features": "cohorts",
+    "list_cohorts": "cohorts",
+    "open_workspace": "cohorts",
+    "split_cohort": "cohorts",
+    "Demo": "demo",
+    "demo": "demo",
+    "Evaluation": "evaluate",
+    "evaluate": "evaluate",
+    "ExtractReport": "extract",
+    "extract": "extract",
+    "like_merge": "merge",
+    "merge": "merge",
+    "predict": "predict",
+    "Reproduction": "runs",
+    "RunRecord": "runs",
+    "Verification": "runs",
+    "list_runs": "runs",
+    "reproduce": "runs",
+    "show_run": "runs",
+    "verify": "runs",
+    "Inventory": "status",
+    "status": "status",
+    "StudyReport": "study",
+    "report_study": "study",
+    "run_study": "study",
+    "train": "train",
+    "Vectors": "vectors",
+    "vectors": "vectors",
+}
 __all__ = list(API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value  # found once, then an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
