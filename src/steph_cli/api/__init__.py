@@ -10,7 +10,9 @@ Each call's module is imported on first use: ``steph cohort list`` need not load
 scikit-survival, which ``evaluate`` and ``demo`` do.
 """
 
+import sys
 from importlib import import_module
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from steph_cli import API
@@ -81,6 +83,19 @@ _WHERE = {
     "vectors": "vectors",
 }
 __all__ = list(API)
+
+
+class _Calls(ModuleType):
+    """This package, keeping each call's name for the call: importing the submodule
+    ``steph_cli.api.train`` would otherwise set the package's ``train`` to that module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _WHERE and isinstance(value, ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Calls
 
 
 def __getattr__(name: str) -> Any:
