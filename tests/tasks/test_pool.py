@@ -126,7 +126,9 @@ def test_threads_are_shared_out_and_oversubscription_is_named():
 def test_the_default_takes_the_idle_cpus_unless_threads_are_pinned(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert threads.default(cpus=8, busy=0.2) == 8
-    assert threads.default(cpus=8, busy=5.6) == 2  # six CPUs busy elsewhere
+    assert threads.default(cpus=8, busy=5.8) == 2  # six CPUs busy elsewhere
+    assert threads.default(cpus=2, busy=0.6) == 2  # a flicker of other work is not a CPU
+    assert threads.default(cpus=2, busy=0.8) == 1
     assert threads.default(cpus=2, busy=3.0) == 1  # never fewer than one
     assert threads.default(jobs=2, cpus=8, busy=0.0) == 4
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
