@@ -182,6 +182,11 @@ def test_a_study_runs_resumes_and_reports(trained: Cli, tmp_path: Path) -> None:
     full = home / "s0" / "experts" / "CCC" / "fold0.safetensors"
     assert (scarce / "experts" / "CCC" / "fold0.safetensors").read_bytes() == full.read_bytes()
 
+    # one bag cache per cohort for the whole study, not one per cell
+    shared = {(home / c["cell"] / "cache" / "BBB").resolve() for c in cells}
+    assert shared == {(home / "cache" / "BBB").resolve()}
+    assert len([d for d in (home / "cache" / "BBB").iterdir() if d.is_dir()]) == 1
+
     def made() -> list[str]:  # training runs (each report records an evaluation run)
         return sorted(p.name for p in (scarce / "runs").iterdir() if "-evaluate-" not in p.name)
 

@@ -251,8 +251,9 @@ def subsample(
 
 
 def _cell(ws: Workspace, study: Study, seed: int, size: float, target: str | None) -> Workspace:
-    """The cell's workspace, made on first use: the workspace's settings, cohorts and
-    (linked) features, the study's θ_init; with a target, its training patients subsampled."""
+    """The cell's workspace, made on first use: the workspace's settings, cohorts, (linked)
+    features and bag caches, the study's θ_init; with a target, its training patients
+    subsampled."""
     root = (
         ws.root
         / "studies"
@@ -269,11 +270,18 @@ def _cell(ws: Workspace, study: Study, seed: int, size: float, target: str | Non
     shutil.copy2(
         ws.root / "studies" / study.name / "init.safetensors", building / "init.safetensors"
     )
+    # every cell has the same labels and feature files, so the same bag caches: one copy
+    # per study, built by the first cell that needs it (a build is atomic, so cells running
+    # at once may race to build it, never to read half of it)
+    shared = ws.root / "studies" / study.name / "cache"
     for name in ws.cohorts():
         (building / "features").mkdir(exist_ok=True)
         (building / "features" / name).symlink_to(
             ws.features_dir(name).resolve(), target_is_directory=True
         )
+        (shared / name).mkdir(parents=True, exist_ok=True)
+        (building / "cache").mkdir(exist_ok=True)
+        (building / "cache" / name).symlink_to(shared / name, target_is_directory=True)
     if target is not None:
         scarce = Workspace(building)
         labels = load_labels(scarce, target)
