@@ -158,3 +158,34 @@ WRITES = {
 @pytest.mark.parametrize("name", WRITES)
 def test_writing_commands(shown: Path, tiny_data: Path, tmp_path: Path, name: str) -> None:
     _check(_fresh(shown, tmp_path, WRITES[name](tiny_data)))
+
+
+def test_the_check_sees_what_rich_folding_does() -> None:
+    """The check fails on a plain rich table squeezed into 40 columns (ids folded between
+    characters, or cut with "…") and passes on the same rows through ``table``."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from steph_cli.cli.tables import table
+
+    rows = [
+        ["20261203-101752-merge-AAA-steph-control-permuted-fold0", "merge", "0.7134"],
+        ["20261203-101751-train-BBB-fold2", "train", "12.5"],
+    ]
+
+    def shown(renderable: object, width: int) -> str:  # as the CLI's consoles print tables
+        console = Console(file=io.StringIO(), width=width, highlight=False, soft_wrap=True)
+        console.print(renderable)
+        return console.file.getvalue()  # type: ignore[attr-defined]
+
+    for overflow in ("fold", "ellipsis"):
+        plain = Table()
+        for name in ("run", "step", "s"):
+            plain.add_column(name, overflow=overflow)  # type: ignore[arg-type]
+        for row in rows:
+            plain.add_row(*row)
+        assert split_words(shown(plain, 40), shown(plain, WIDE), 40) != [], overflow
+    fitted = table(None, ["run", "step", "s"], rows)
+    assert split_words(shown(fitted, 40), shown(fitted, WIDE), 40) == []

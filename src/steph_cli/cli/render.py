@@ -32,7 +32,10 @@ def tasks(state: State, report: "Report", execution: "Execution") -> None:
             [o.key, o.status, o.attempts, f"{o.seconds:.1f}", o.error or None]
             for o in report.outcomes.values()
         ]
-        err.print(table("Tasks", ["task", "status", "attempts", "s", "error"], rows))
+        # soft-wrapped like stdout: a record's name longer than the terminal stays whole
+        err.print(
+            table("Tasks", ["task", "status", "attempts", "s", "error"], rows), soft_wrap=True
+        )
     for o in report.failed():
         failure(o.key, o.error, o.fix)
     report.raise_failures()

@@ -69,6 +69,7 @@ class Fitted:
         for row in self.rows:
             name = Text("  ").join(_text(v) for v in row[: self.names])
             name.stylize("bold")
+            name.no_wrap, name.overflow = True, "ignore"  # a name longer than the line stays whole
             grid = Table.grid(padding=(0, _INDENT))
             grid.add_column(no_wrap=True)
             grid.add_column(overflow="fold")
