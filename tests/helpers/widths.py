@@ -14,19 +14,15 @@ import re
 
 WIDE = 1000
 _BOX = re.compile(r"[\u2500-\u257f]")
-_SEPARATORS = re.compile(r"[\s\u2500-\u257f]+")
+_WORD = re.compile(r"[^\s\u2500-\u257f]+")  # between spaces and box drawing
 # The shortest first piece looked at: rich gives a folded column at least this much, and
 # shorter words ("3" above "3%") join into words by chance.
 _PIECE = 3
 
 
-def words(line: str) -> list[str]:
-    return [w for w in _SEPARATORS.split(line) if w]
-
-
 def _spans(line: str) -> list[tuple[str, int, int]]:
     """The words of a line with the columns they start and end at."""
-    return [(m.group(), m.start(), m.end()) for m in re.finditer(r"[^\s\u2500-\u257f]+", line)]
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(line)]
 
 
 def _ruled(line: str) -> bool:
@@ -38,7 +34,7 @@ def split_words(narrow: str, wide: str, columns: int) -> list[str]:
     """What in ``narrow`` (printed at ``columns``) is not whole: lines of a table wider than
     the terminal, then pieces of one word of ``wide`` found on two consecutive lines."""
     too_wide = [line for line in narrow.splitlines() if len(line) > columns and _ruled(line)]
-    whole = {w for line in wide.splitlines() for w in words(line)}
+    whole = set(_WORD.findall(wide))
     starts = {w[:k] for w in whole for k in range(2, len(w))}
     lines = [_spans(line) for line in narrow.splitlines()]
     broken = {

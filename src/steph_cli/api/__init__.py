@@ -47,41 +47,6 @@ if TYPE_CHECKING:
     from steph_cli.api.train import train
     from steph_cli.api.vectors import Vectors, vectors
 
-# Where each name of the API is defined (a module of this package).
-_WHERE = {
-    "Imported": "cohorts",
-    "Splits": "cohorts",
-    "add_cohort": "cohorts",
-    "cohort": "cohorts",
-    "import_features": "cohorts",
-    "list_cohorts": "cohorts",
-    "open_workspace": "cohorts",
-    "split_cohort": "cohorts",
-    "Demo": "demo",
-    "demo": "demo",
-    "Evaluation": "evaluate",
-    "evaluate": "evaluate",
-    "ExtractReport": "extract",
-    "extract": "extract",
-    "like_merge": "merge",
-    "merge": "merge",
-    "predict": "predict",
-    "Reproduction": "runs",
-    "RunRecord": "runs",
-    "Verification": "runs",
-    "list_runs": "runs",
-    "reproduce": "runs",
-    "show_run": "runs",
-    "verify": "runs",
-    "Inventory": "status",
-    "status": "status",
-    "StudyReport": "study",
-    "report_study": "study",
-    "run_study": "study",
-    "train": "train",
-    "Vectors": "vectors",
-    "vectors": "vectors",
-}
 __all__ = list(API)
 
 
@@ -90,7 +55,7 @@ class _Calls(ModuleType):
     ``steph_cli.api.train`` would otherwise set the package's ``train`` to that module."""
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in _WHERE and isinstance(value, ModuleType):
+        if name in API and isinstance(value, ModuleType):
             return
         super().__setattr__(name, value)
 
@@ -99,9 +64,9 @@ sys.modules[__name__].__class__ = _Calls
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
+    if name not in API:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    value = getattr(import_module(f"{__name__}.{API[name]}"), name)
     globals()[name] = value  # found once, then an ordinary attribute
     return value
 

@@ -274,13 +274,13 @@ def _cell(ws: Workspace, study: Study, seed: int, size: float, target: str | Non
     # per study, built by the first cell that needs it (a build is atomic, so cells running
     # at once may race to build it, never to read half of it)
     shared = ws.root / "studies" / study.name / "cache"
+    (building / "features").mkdir()
+    (building / "cache").mkdir()
     for name in ws.cohorts():
-        (building / "features").mkdir(exist_ok=True)
         (building / "features" / name).symlink_to(
             ws.features_dir(name).resolve(), target_is_directory=True
         )
         (shared / name).mkdir(parents=True, exist_ok=True)
-        (building / "cache").mkdir(exist_ok=True)
         (building / "cache" / name).symlink_to(shared / name, target_is_directory=True)
     if target is not None:
         scarce = Workspace(building)
