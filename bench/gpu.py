@@ -3,7 +3,7 @@ bag by bag against packed batches; and encoder tiles per second for extraction.
 
 For bags of N × D features, a group of G bags (one accumulation group):
 
-- expert, per bag: the fused per-bag forward and backward, G times (what CPUs run);
+- expert, per bag: the fused per-bag forward and backward, G times (what CPUs run on large bags);
 - expert, packed: one forward of the G bags stacked (``models.packed``) and one backward;
 - STEPH (M sources), per bag and packed alike (a merged encoder per bag, batched products).
 

@@ -41,7 +41,8 @@ def test_train_writes_expert_with_metadata(registered: Cli) -> None:
     # the run folder: config, JSON-lines log per epoch, metrics, manifest
     run = Path(rows[0]["run"])
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert [e["epoch"] for e in log] == [1, 2]
+    assert [e["event"] for e in log] == ["batches", "epoch", "epoch"]
+    assert [e["epoch"] for e in log[1:]] == [1, 2]
     metrics = json.loads((run / "metrics.json").read_text())
     assert len(metrics["train_loss"]) == 2 and metrics["n_train"] + metrics["n_test"] == 24
     manifest = json.loads((run / "manifest.json").read_text())

@@ -1,12 +1,23 @@
 """Packed forwards (several bags in one pass) against the per-bag ones: logits and every
-gradient equal, for an expert and for STEPH with a merged encoder per bag."""
+gradient equal, for an expert, a scalar-weight merge and STEPH with a merged encoder per bag
+(padded and batched, or grouped with each bag through its own fused node)."""
 
 import pytest
 import torch
 
 from steph_cli.models.abmil import ABMIL, Architecture
-from steph_cli.models.merged import build_steph
-from steph_cli.models.packed import abmil_packed, segment_softmax, segments, steph_packed
+from steph_cli.models.layout import Layout
+from steph_cli.models.merged import ScalarMerge, build_steph
+from steph_cli.models.packed import (
+    abmil_packed,
+    scalar_packed,
+    segment_softmax,
+    segments,
+    steph_grouped,
+    steph_packed,
+)
+
+STEPH_GROUPS = [steph_packed, steph_grouped]
 
 ARCH = Architecture(in_dim=6, embed_dim=8, attn_dim=5, n_bins=4, dropout=0.0)
 
@@ -50,8 +61,23 @@ def test_packed_expert_equals_bag_by_bag(training: bool) -> None:
     assert_same(abmil_packed(model, data), torch.stack([model(b) for b in data]), params)
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_packed_scalar_merge_equals_bag_by_bag(training: bool) -> None:
+    init, target = state(0), state(1)
+    layout = Layout.of(init, [k for k in init if not k.startswith("head.")])
+    rows = layout.stack([state(2), state(3)]) - layout.flatten(init)
+    net = ScalarMerge(ARCH, layout, layout.flatten(target), rows, seed=0, head=target)
+    net = net.double().train(training)
+    with torch.no_grad():
+        net.weights.copy_(torch.tensor([0.3, -0.7]))
+    data = bags()
+    params = [p for _, p in net.trainable()]
+    assert_same(scalar_packed(net, data), torch.stack([net(b) for b in data]), params)
+
+
+@pytest.mark.parametrize("group", STEPH_GROUPS)
 @pytest.mark.parametrize("lambda_mode", ["hyper", "source", "fixed"])
-def test_packed_steph_equals_bag_by_bag(lambda_mode: str) -> None:
+def test_packed_steph_equals_bag_by_bag(lambda_mode: str, group) -> None:
     init = state(0)
     net = build_steph(
         ARCH,
@@ -68,11 +94,12 @@ def test_packed_steph_equals_bag_by_bag(lambda_mode: str) -> None:
     net = net.double().eval()  # the hypernetwork's dropout draws per bag in training
     data = bags()
     params = [p for _, p in net.trainable()]
-    assert_same(steph_packed(net, data), torch.stack([net(b) for b in data]), params)
+    assert_same(group(net, data), torch.stack([net(b) for b in data]), params)
 
 
-def test_packed_steph_refuses_other_scopes() -> None:
+@pytest.mark.parametrize("group", STEPH_GROUPS)
+def test_packed_steph_refuses_other_scopes(group) -> None:
     init = state(0)
     net = build_steph(ARCH, "all", init, state(1), [state(2)], init, 1, "relu", 0).double()
     with pytest.raises(ValueError, match="encoder scope"):
-        steph_packed(net.eval(), bags())
+        group(net.eval(), bags())

@@ -1,6 +1,8 @@
 """Training with packed batches (one forward per accumulation group, as on accelerators)
 gives the weights of bag-by-bag training (dropout off, so that neither draws anything)."""
 
+import json
+
 import pytest
 import torch
 
@@ -12,7 +14,6 @@ from steph_cli.models.merged import build_steph
 from steph_cli.models.packed import abmil_packed
 from steph_cli.training import fold as fold_data
 from steph_cli.training.config import TrainConfig
-from steph_cli.training.expert import packed_forward
 from steph_cli.workspace import Workspace
 from steph_cli.workspace.runs import Run
 from tests.conftest import Cli
@@ -54,15 +55,30 @@ def test_packed_groups_train_the_same_weights(trained: Cli) -> None:
     assert not torch.equal(bag_by_bag["head.bias"], start["head.bias"])  # it did train
 
 
-def test_experts_pack_their_groups_on_accelerators_only() -> None:
-    model = ABMIL(Architecture(6, 8, 5, 4, dropout=0.0)).eval()
-    assert packed_forward(model, torch.device("cpu")) is None
-    forward = packed_forward(model, torch.device("cuda"))  # a device object; nothing runs there
+def test_cpus_pack_small_bags_and_accelerators_every_bag(trained: Cli) -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # nothing runs on the cuda object
+    small, large = fold_data.PACK_CPU_PATCHES, fold_data.PACK_CPU_PATCHES + 1
+    assert fold_data.packs(cpu, [small, small, 10_000])  # the median decides
+    assert not fold_data.packs(cpu, [large, large, 1])
+    assert not fold_data.packs(cpu, [])
+    assert fold_data.packs(cuda, [10_000])
+    ws = Workspace(trained.workspace)
+    data = fold_data.load(ws, "AAA", 0, cpu)  # the tiny cohorts' bags are small
+    model = ABMIL(Architecture(data.store.dim, 8, 5, data.bins.count, dropout=0.0)).eval()
+    forward = fold_data.plain_packed(model, data)
     assert forward is not None
-    bags = [torch.randn(n, 6) for n in (3, 9)]
+    bags = [data.store.tensor(p) for p in data.train.patients[:3]]
     logits, extra, terms = forward(bags)
     assert extra is None and terms == {}
     torch.testing.assert_close(logits, torch.stack([model(b) for b in bags]))
+
+
+def test_a_training_run_records_whether_it_packed(trained: Cli) -> None:
+    run = next((trained.workspace / "runs").glob("*-train-AAA-fold0"))
+    events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert {"event": "batches", "packed": True, "bags": 4} in [
+        {k: v for k, v in e.items() if k != "time"} for e in events
+    ]
 
 
 @pytest.mark.parametrize("lambda_mode", ["hyper", "source"])

@@ -8,7 +8,8 @@ from torch import nn
 from steph_cli.merging.methods.params import Context, LearnedParams, Merged
 from steph_cli.merging.pool import Pool
 from steph_cli.models.merged import ScalarMerge
-from steph_cli.training.fold import FoldData, Forward, PackedForward
+from steph_cli.models.packed import scalar_packed
+from steph_cli.training.fold import FoldData, Forward, PackedForward, plain
 
 
 def fit_merged(
@@ -52,10 +53,11 @@ def train_rows(
 
     history = fit_merged(
         model,
-        lambda bag: (model(bag), None, {}),
+        plain(model),
         ctx,
         f"{pool.target.cohort} {name}",
         with_weights,
+        packed=(lambda bags: (scalar_packed(model, bags), None, {})) if ctx.data.packs() else None,
     )
     weights = model.weights.detach().cpu().tolist()
     stats = {n: {"weight": w} for n, w in zip(pool.names, weights, strict=True)}

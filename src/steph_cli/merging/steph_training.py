@@ -8,8 +8,8 @@ from steph_cli.merging.methods.params import Context, Merged
 from steph_cli.merging.methods.steph_params import StephParams
 from steph_cli.merging.pool import Pool
 from steph_cli.models.merged import StephNet, build_steph
-from steph_cli.models.packed import packable, steph_mixing, steph_packed
-from steph_cli.training.fold import Forward, PackedForward, packs
+from steph_cli.models.packed import packable, steph_grouped, steph_mixing, steph_packed
+from steph_cli.training.fold import Forward, PackedForward
 
 # An epoch whose mean Σ_{i∈K} w_i is below this has collapsed: the merge adds under 1% of one
 # task vector to θ_init (by default the weights start summing to 1; exact zeros only happen
@@ -62,7 +62,9 @@ def forwards(
         bags: list[torch.Tensor],
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         mixing = steph_mixing(model, bags)
-        return (steph_packed(model, bags, mixing), *losses(*mixing))
+        # Batched products of padded bags pay on accelerators; CPUs keep each bag's fused node.
+        logits_of = steph_grouped if bags[0].device.type == "cpu" else steph_packed
+        return (logits_of(model, bags, mixing), *losses(*mixing))
 
     return forward, forward_group if packable(model) else None
 
@@ -98,7 +100,7 @@ def train_steph(pool: Pool, params: StephParams, ctx: Context) -> Merged:
         ctx,
         f"{pool.target.cohort} steph",
         check_collapse,
-        packed=forward_group if packs(ctx.data.device) else None,
+        packed=forward_group if ctx.data.packs() else None,
     )
     last = history[-1]
     stats = {

@@ -4,6 +4,8 @@ Parameter names are part of the file format: task vectors are taken over the MIL
 (``feat_proj.*`` and ``attention_net.*``); ``head.*`` is the prediction head.
 """
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -84,6 +86,16 @@ class _Encoder(torch.autograd.Function):
         )
 
 
+def encode(
+    att: "GatedAttention", bag: torch.Tensor, encoder: Sequence[torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """z [E] and α [N] of a bag [N, D] through the MIL encoder's tensors, given in
+    ``ENCODER_KEYS`` order (an expert's own, or a merge's); ``att`` gives the dropout."""
+    w_p, b_p, w_a, b_a, w_b, b_b, w_c, b_c = encoder
+    mask = att.mask(bag.shape[0], bag)
+    return _Encoder.apply(bag, w_p, b_p, w_a, b_a, w_b, b_b, w_c[0], b_c, mask, 1.0 / att.keep)
+
+
 class GatedAttention(nn.Module):
     """s_n = w_c · (drop(tanh(W_a h_n + b_a)) ⊙ drop(sigmoid(W_b h_n + b_b))) + c.
 
@@ -125,20 +137,8 @@ class ABMIL(nn.Module):
     def embed(self, bag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Attention-pooled bag embedding z [E] and attention weights α [N] of a bag [N, D]."""
         att = self.attention_net
-        z, alpha = _Encoder.apply(
-            bag,
-            self.feat_proj.weight,
-            self.feat_proj.bias,
-            att.a.weight,
-            att.a.bias,
-            att.b.weight,
-            att.b.bias,
-            att.c.weight[0],
-            att.c.bias,
-            att.mask(bag.shape[0], bag),
-            1.0 / att.keep,
-        )
-        return z, alpha
+        weights = (self.feat_proj, att.a, att.b, att.c)
+        return encode(att, bag, [t for layer in weights for t in (layer.weight, layer.bias)])
 
     def forward(self, bag: torch.Tensor) -> torch.Tensor:
         """Hazard logits [T] of one bag [N, D]."""

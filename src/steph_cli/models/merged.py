@@ -75,21 +75,20 @@ class MergedModule(nn.Module):
     def trainable(self) -> list[tuple[str, nn.Parameter]]:
         return [(n, p) for n, p in self.named_parameters() if p.requires_grad]
 
-    def run(self, encoder_flat: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
-        params = {
+    def params(self, encoder_flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ABMIL parameters of this merged encoder and the head."""
+        return {
             **self.layout.unflatten(encoder_flat),
             "head.weight": self.head.weight,
             "head.bias": self.head.bias,
         }
-        return functional_call(self.body, params, (bag,))
+
+    def run(self, encoder_flat: torch.Tensor, bag: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.body, self.params(encoder_flat), (bag,))
 
     def export(self, encoder_flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """A plain ABMIL state dict (runs like an expert)."""
-        return {
-            **{k: v.detach() for k, v in self.layout.unflatten(encoder_flat).items()},
-            "head.weight": self.head.weight.detach(),
-            "head.bias": self.head.bias.detach(),
-        }
+        return {k: v.detach() for k, v in self.params(encoder_flat).items()}
 
 
 class ScalarMerge(MergedModule):

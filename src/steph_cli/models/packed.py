@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import torch
 
-from steph_cli.models.abmil import ABMIL
-from steph_cli.models.merged import StephNet
+from steph_cli.models.abmil import ABMIL, ENCODER_KEYS, GatedAttention, encode
+from steph_cli.models.merged import ScalarMerge, StephNet
 
 
 def segments(bags: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,18 +36,34 @@ def segment_softmax(score: torch.Tensor, seg: torch.Tensor, count: int) -> torch
 
 def abmil_packed(model: ABMIL, bags: Sequence[torch.Tensor]) -> torch.Tensor:
     """Hazard logits [B, T] of ``bags`` through one expert."""
+    return packed_logits(dict(model.named_parameters()), model.attention_net, bags)
+
+
+def scalar_packed(net: ScalarMerge, bags: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Hazard logits [B, T] of ``bags`` through a scalar-weight merge (one merged encoder for
+    every bag of the group, as in the per-bag forward)."""
+    return packed_logits(net.params(net.encoder()), net.body.attention_net, bags)
+
+
+def packed_logits(
+    p: dict[str, torch.Tensor], att: GatedAttention, bags: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Hazard logits [B, T] of ``bags`` through one ABMIL with parameters ``p`` (ABMIL's
+    names; ``att`` gives the dropout)."""
     x = torch.cat(list(bags))
     seg, _ = segments(bags)
-    att = model.attention_net
-    h = torch.relu(model.feat_proj(x))
-    gate = torch.tanh(att.a(h)) * torch.sigmoid(att.b(h))
+    h = torch.relu(torch.addmm(p["feat_proj.bias"], x, p["feat_proj.weight"].t()))
+    a = torch.addmm(p["attention_net.a.bias"], h, p["attention_net.a.weight"].t())
+    b = torch.addmm(p["attention_net.b.bias"], h, p["attention_net.b.weight"].t())
+    gate = torch.tanh(a) * torch.sigmoid(b)
     mask = att.mask(len(x), x)
     if mask is not None:
         gate = gate * mask
-    score = torch.mv(gate, att.c.weight[0]) / att.keep + att.c.bias
+    score = torch.mv(gate, p["attention_net.c.weight"][0]) / att.keep + p["attention_net.c.bias"]
     alpha = segment_softmax(score, seg, len(bags))
     z = torch.zeros(len(bags), h.shape[1], dtype=h.dtype, device=h.device)
-    return model.head(z.index_add(0, seg, alpha[:, None] * h))
+    z = z.index_add(0, seg, alpha[:, None] * h)
+    return torch.addmm(p["head.bias"], z, p["head.weight"].t())
 
 
 def encoder_batched(
@@ -89,6 +105,18 @@ def steph_mixing(
     return net.mix(phi.index_add(0, seg, emb) / lengths[:, None])
 
 
+def _merged_rows(
+    net: StephNet, mixing: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+) -> torch.Tensor:
+    """Every bag's merged encoder [B, P]: one [B, 2M] × [2M, P] product, the coefficient
+    matrix holding each bag's top-k weights and weight × share."""
+    w, lam, top = mixing
+    m = w.shape[1]
+    coef = torch.zeros(len(w), 2 * m, dtype=w.dtype, device=w.device)
+    coef = coef.scatter(1, top, w.gather(1, top)).scatter(1, top + m, (w * lam).gather(1, top))
+    return net.base + coef @ net.rows
+
+
 def steph_packed(
     net: StephNet,
     bags: Sequence[torch.Tensor],
@@ -98,10 +126,25 @@ def steph_packed(
     encoder (``mixing``: ``steph_mixing``'s result, when the caller needs it too)."""
     if not packable(net):
         raise ValueError("packed STEPH needs the encoder scope; use the per-bag forward")
-    w, lam, top = mixing or steph_mixing(net, bags)
-    m = w.shape[1]
-    coef = torch.zeros(len(bags), 2 * m, dtype=w.dtype, device=w.device)
-    coef = coef.scatter(1, top, w.gather(1, top)).scatter(1, top + m, (w * lam).gather(1, top))
-    merged = net.layout.unflatten(net.base + coef @ net.rows)  # [B, ...] per parameter
+    merged = net.layout.unflatten(_merged_rows(net, mixing or steph_mixing(net, bags)))
     z = encoder_batched(merged, bags, net.body.attention_net.keep, net.training)
     return net.head(z)
+
+
+def steph_grouped(
+    net: StephNet,
+    bags: Sequence[torch.Tensor],
+    mixing: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``steph_packed`` for CPUs: the mixing, the merged encoders and the head for the whole
+    group, but each bag through the fused per-bag encoder node with its own merged tensors,
+    unpadded (batched products of padded bags cost more there than they save)."""
+    if not packable(net):
+        raise ValueError("grouped STEPH needs the encoder scope; use the per-bag forward")
+    rows = _merged_rows(net, mixing or steph_mixing(net, bags))
+    att, unflatten = net.body.attention_net, net.layout.unflatten
+    z = [
+        encode(att, bag, [p[k] for k in ENCODER_KEYS])[0]
+        for p, bag in zip(map(unflatten, rows.unbind(0)), bags, strict=True)
+    ]
+    return net.head(torch.stack(z))

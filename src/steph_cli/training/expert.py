@@ -14,7 +14,6 @@ from steph_cli.models import io, provenance
 from steph_cli.models.abmil import ABMIL
 from steph_cli.models.arch import Architecture, ArchOptions
 from steph_cli.models.header import recorded_cindex
-from steph_cli.models.packed import abmil_packed
 from steph_cli.survival.bins import TimeBins
 from steph_cli.training import fold as fold_data
 from steph_cli.training.config import TrainConfig
@@ -74,13 +73,6 @@ def fingerprint(
     return provenance.now(ws, provenance.expert_inputs(ws, cohort, fold), options)
 
 
-def packed_forward(model: ABMIL, device: torch.device) -> fold_data.PackedForward | None:
-    """The expert's packed forward where training packs its groups (``fold.packs``)."""
-    if not fold_data.packs(device):
-        return None
-    return lambda bags: (abmil_packed(model, bags), None, {})
-
-
 def train_expert(
     ws: Workspace,
     cohort: str,
@@ -138,12 +130,12 @@ def train_expert(
     history = data.fit(
         model,
         list(model.named_parameters()),
-        lambda bag: (model(bag), None, {}),
+        fold_data.plain(model),
         config,
         run,
         hooks,
         f"{cohort} fold {fold}",
-        packed=packed_forward(model, device),
+        packed=fold_data.plain_packed(model, data),
     )
     cindex = data.test_cindex(model)
     result = ExpertResult(

@@ -5,8 +5,9 @@ the survival loss and the test metric are the same code for every model.
 """
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from statistics import median
 from typing import Protocol
 
 import numpy as np
@@ -15,6 +16,8 @@ from torch import nn
 
 from steph_cli.errors import BadInputError, Fix, RunFailedError
 from steph_cli.hooks import Hooks
+from steph_cli.models.abmil import ABMIL
+from steph_cli.models.packed import abmil_packed
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
 from steph_cli.survival.loss import nll_loss, nll_losses
@@ -41,12 +44,28 @@ def plain(model: nn.Module) -> Forward:
     return lambda bag: (model(bag), None, {})
 
 
-def packs(device: torch.device) -> bool:
+def plain_packed(model: ABMIL, data: "FoldData") -> "PackedForward | None":
+    """The packed forward of an ABMIL trained on the NLL alone, where ``data`` packs its
+    groups (``packs``); None where it trains bag by bag."""
+    return (lambda bags: (abmil_packed(model, bags), None, {})) if data.packs() else None
+
+
+# On a CPU a bag of a few thousand patches keeps the fused per-bag node at the BLAS floor,
+# and packing only adds memory (bench/gpu.py: 0.81–1.00× the bags per second packed at
+# 2,000–10,000 patches, up to 1.8× the memory). Small bags leave each product too short to
+# pay for the ~400 small operations of a STEPH step, and packing wins (2 cores, 1 thread,
+# D 64, E 256, A 192, groups of 16: expert 1.41× and STEPH 2.04× the bags per second at 100
+# patches, 1.10× / 1.51× at 200, 1.04× / 0.73× at 500; at D 1536, E 512, A 384 both are
+# even or better packed up to 128). The rule looks at the data alone, so a run on the same
+# device always takes the same path.
+PACK_CPU_PATCHES = 128
+
+
+def packs(device: torch.device, patches: Sequence[int]) -> bool:
     """Whether training on ``device`` runs an accumulation group as one packed batch: on
-    accelerators, where one large product beats many small ones; not on CPUs, where the
-    fused per-bag node is as fast or faster and needs less memory (bench/gpu.py: 0.81–1.00×
-    the bags per second packed at 2,000–10,000 patches, up to 1.8× the memory)."""
-    return device.type != "cpu"
+    accelerators, where one large product beats many small ones; on CPUs only when the
+    median training bag has at most ``PACK_CPU_PATCHES`` patches."""
+    return device.type != "cpu" or (bool(patches) and median(patches) <= PACK_CPU_PATCHES)
 
 
 def workspace_bins(ws: Workspace) -> TimeBins:
@@ -60,6 +79,8 @@ class Bags(Protocol):
     dim: int
 
     def tensor(self, patient: str, device: torch.device | str = "cpu") -> torch.Tensor: ...
+
+    def patches(self, patient: str) -> int: ...
 
 
 @dataclass
@@ -85,6 +106,10 @@ class FoldData:
             self.train.slides,
         )
         return replace(self, train=train)
+
+    def packs(self) -> bool:
+        """Whether training on this fold packs its groups (``packs``)."""
+        return packs(self.device, [self.store.patches(p) for p in self.train.patients])
 
     def step(self, forward: Forward, alpha_u: float) -> StepFn:
         """The loss of training bag ``i``: NLL of METHOD §2 plus the model's extra terms."""
@@ -157,6 +182,7 @@ class FoldData:
             run.log("epoch", **record)
             hooks.status("train", status)
 
+        run.log("batches", packed=packed is not None, bags=config.accumulate)
         hooks.bar("train", config.epochs * len(self.train), label)
         history = fit(
             named_params,
@@ -206,6 +232,10 @@ class Stores:
     def tensor(self, key: str, device: torch.device | str = "cpu") -> torch.Tensor:
         cohort, patient = key.split("/", 1)
         return self.stores[cohort].tensor(patient, device)
+
+    def patches(self, key: str) -> int:
+        cohort, patient = key.split("/", 1)
+        return self.stores[cohort].patches(patient)
 
 
 def pooled(target: FoldData, others: list[FoldData]) -> FoldData:

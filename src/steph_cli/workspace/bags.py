@@ -45,6 +45,10 @@ class BagStore:
         a, b = self.offsets[patient]
         return self.data[a:b]
 
+    def patches(self, patient: str) -> int:
+        a, b = self.offsets[patient]
+        return b - a
+
     def tensor(self, patient: str, device: torch.device | str = "cpu") -> torch.Tensor:
         """The bag as float32 on ``device``: one copy on the CPU; on a GPU the float16 bag
         crosses the bus and is widened there, halving the transfer."""

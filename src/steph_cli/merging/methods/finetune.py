@@ -35,6 +35,7 @@ class Finetune(MergeMethod):
         from steph_cli.errors import BadInputError
         from steph_cli.merging.learned import fit_merged
         from steph_cli.models.abmil import ABMIL
+        from steph_cli.training.fold import plain, plain_packed
 
         unit = torch.nn.functional.normalize
         cosine = (unit(pool.source_vectors, dim=1) @ unit(pool.target_vector, dim=0)).tolist()
@@ -49,7 +50,8 @@ class Finetune(MergeMethod):
             )
         model = ABMIL(pool.arch)
         model.load_state_dict(pool.sources[chosen].state)
-        history = fit_merged(model, lambda bag: (model(bag), None, {}), ctx, self.name)
+        packed = plain_packed(model, ctx.data)
+        history = fit_merged(model, plain(model), ctx, self.name, packed=packed)
         stats = {
             n: {"cosine": c, "weight": float(i == chosen)}
             for i, (n, c) in enumerate(zip(pool.names, cosine, strict=True))

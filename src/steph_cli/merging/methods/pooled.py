@@ -30,6 +30,7 @@ class Pooled(MergeMethod):
         data = fold_data.pooled(ctx.data, others)
         model = ABMIL(pool.arch)
         model.load_state_dict(pool.init)
-        history = fit_merged(model, lambda bag: (model(bag), None, {}), ctx, self.name, data=data)
+        forward, packed = fold_data.plain(model), fold_data.plain_packed(model, data)
+        history = fit_merged(model, forward, ctx, self.name, data=data, packed=packed)
         stats = {d.cohort: {"patients": float(len(d.train))} for d in others}
         return Merged(model, model.state_dict(), stats, history)

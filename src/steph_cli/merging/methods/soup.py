@@ -137,7 +137,7 @@ def _cross_fitted(pool: Pool, data: FoldData, folds: int, ctx: Context) -> np.nd
     from steph_cli.models import io
     from steph_cli.models.abmil import ABMIL
     from steph_cli.training.config import TrainConfig
-    from steph_cli.training.fold import plain
+    from steph_cli.training.fold import plain, plain_packed
     from steph_cli.workspace.splits import make_folds
 
     recorded = io.read(ctx.ws.expert_file(pool.target.cohort, pool.target.fold), kind="expert")
@@ -150,7 +150,8 @@ def _cross_fitted(pool: Pool, data: FoldData, folds: int, ctx: Context) -> np.nd
         model = ABMIL(pool.arch)
         model.load_state_dict(pool.init)
         model.to(data.device).train()
-        replace(data, train=train.subset(part.train)).fit(
+        part_data = replace(data, train=train.subset(part.train))
+        part_data.fit(
             model,
             list(model.named_parameters()),
             plain(model),
@@ -158,6 +159,7 @@ def _cross_fitted(pool: Pool, data: FoldData, folds: int, ctx: Context) -> np.nd
             ctx.run,
             ctx.hooks,
             f"{pool.target.cohort} fold {data.fold}: cross-fitting expert {part.index + 1}",
+            packed=plain_packed(model, part_data),
         )
         out[[index[p] for p in part.test]] = data.risks(model, part.test)
     return out
