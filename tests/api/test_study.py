@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steph_cli.api.study import load_study, subsample
+from steph_cli.api.study import _merges, load_study, subsample
 from steph_cli.errors import BadInputError
 from steph_cli.evaluation.summary import holm
 from tests.conftest import Cli
@@ -288,7 +288,7 @@ name = "tr"
 targets = ["BLCA", "BRCA"]
 folds = "all"
 methods = ["expert", "oracle", "family-pooled", "ada"]
-controls = ["permuted"]
+controls = ["permuted", "budget"]
 [variants]
 ada = [{lr = 0.01}]
 [families]
@@ -351,8 +351,8 @@ def test_references_and_shared_controls(cli: Cli, tmp_path: Path) -> None:
     # no full size asked for: the full cell trains the sources and their controls, no merge
     assert not (home / "s0" / "merged").exists()
     assert {r["model"] for r in rows if r["target"] == "BRCA" and r["harrell_c"] is not None} == {
-        "expert", "oracle", "ada", "ada-control-permuted", "ada-lr-0p01",
-        "ada-lr-0p01-control-permuted",
+        "expert", "oracle", "ada", "ada-control-permuted", "ada-control-budget", "ada-lr-0p01",
+        "ada-lr-0p01-control-permuted", "ada-lr-0p01-control-budget",
     }  # fmt: skip
 
     # permuted-label experts: made once in the full cell, the same bytes in every scarce cell
@@ -372,6 +372,10 @@ def test_references_and_shared_controls(cli: Cli, tmp_path: Path) -> None:
     assert io.read(scarce.parent.parent / "ada" / "fold0.safetensors").json("training_config")[
         "lr"
     ] == pytest.approx(1e-3)
+    # each labelled model's matched budget is read from its own merges
+    budget = scarce.parent.parent / "ada-lr-0p01-control-budget" / "fold0.safetensors"
+    assert io.read(budget).json("training_config")["lr"] == 0.01
+    assert (scarce.parent.parent / "family-pooled-control-budget" / "fold0.safetensors").is_file()
 
 
 def test_variants_change_one_thing_each(tmp_path: Path) -> None:
@@ -397,3 +401,24 @@ def test_family_pooled_needs_families(tmp_path: Path) -> None:
     text = TRANSFER.split("[families]")[0] + "[training]" + TRANSFER.split("[training]")[1]
     with pytest.raises(BadInputError, match=r"family-pooled needs a \[families\] table"):
         load_study(_file(tmp_path, text))
+
+
+def test_a_cells_merges_are_one_graph_and_budgets_follow(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "transfer-study.toml").read_text()
+    text = text.replace('controls = ["permuted"]', 'controls = ["permuted", "budget"]')
+    study = load_study(_file(tmp_path, text))
+    pool = ["BLCA", "BRCA", "HNSC", "KIRC", "LUAD", "LUSC", "UCEC"]
+    specs, budgets = _merges(study, ["LUSC", "KIRC"], pool, study.merging)
+    made = {(s.target, s.label or s.method, s.control, s.sources) for s in specs}
+    kinds = (None, "permuted")
+    others = {t: ",".join(c for c in pool if c != t) for t in ("LUSC", "KIRC")}
+    assert made == {
+        ("LUSC", "family-pooled", None, "BLCA,HNSC"),  # the family's; KIRC is alone in its own
+        *((t, m, c, others[t]) for t in others for m in ("steph", "soup") for c in kinds),
+    }
+    assert all(s.training == study.merging for s in specs)
+    # matched budgets read the merges they match, so they run after the graph
+    assert budgets == [
+        ("LUSC", "pooled", "family-pooled"),
+        *((t, m, m) for m in ("steph", "soup") for t in ("LUSC", "KIRC")),
+    ]

@@ -127,6 +127,7 @@ class MergeSpec:
     params: MethodParams | dict[str, object] | None = None
     label: str | None = None
     control: str | None = None
+    training: TrainConfig | None = None  # None: the call's
 
 
 @dataclass(frozen=True)
@@ -214,13 +215,15 @@ def merge_all(
     workspace: WorkspaceLike,
     specs: list[MergeSpec],
     *,
+    folds: str = "all",
+    source_fold: int = 0,
     training: TrainConfig = TrainConfig(lr=MERGE_LR),
     execution: Execution = Execution(),
     device: str = "auto",
     hooks: Hooks = NO_HOOKS,
 ) -> Report:
-    """Several merges (methods, controls) as one task graph with every fold and source:
-    with --jobs, no worker waits for the last merge of one method before the next starts.
+    """Several merges (methods, targets, controls) as one task graph over ``folds``: with
+    --jobs, no worker waits for the last merge of one method before the next starts.
     ``results(MergeResult)`` holds them all; a result's ``path.parent.name`` is its label."""
     ws = workspace_of(workspace)
     graphs = [
@@ -228,9 +231,9 @@ def merge_all(
             ws,
             spec,
             fold=None,
-            folds="all",
-            source_fold=0,
-            training=training,
+            folds=folds,
+            source_fold=source_fold,
+            training=spec.training or training,
             force=False,
             train_missing=False,
             execution=execution,
@@ -255,11 +258,13 @@ def like_merge(
     execution: Execution = Execution(),
     device: str = "auto",
     hooks: Hooks = NO_HOOKS,
+    label: str | None = None,
 ) -> Report:
     """The matched-budget expert of a learned merge ``method``: the target's expert trained
     further on its own training patients with the merge's optimiser settings and number of
     updates, head and all — what the merge's own training does, with no source. Written as
-    merged/NAME/METHOD-control-budget/, beside the merge it is compared with.
+    merged/NAME/LABEL-control-budget/, beside the merge it is compared with (``label``:
+    the merges' folder, by default the method's name).
 
     The budget is read from the real merges' files (their recorded training options,
     seed included), so the control cannot silently differ from what it controls: a fold
@@ -274,19 +279,20 @@ def like_merge(
             f"{chosen.name} does not train, so there is no budget to match; use a learned "
             f"method ({', '.join(m.name for m in methods.all_methods() if m.learned)})"
         )
+    name = label or chosen.name
     have, _ = selection.folds_having(
         ws,
         selection.cohorts(ws, cancer),
         fold,
         folds,
-        lambda t, k: ws.merged_file(t, chosen.name, k).is_file(),
+        lambda t, k: ws.merged_file(t, name, k).is_file(),
         lambda t, k: MissingArtefactError(
-            f"no {chosen.name} merge of {t} fold {k}, so there is no budget to match",
+            f"no {name} merge of {t} fold {k}, so there is no budget to match",
             Fix.run("merge", target=t, method=chosen.name, fold=k),
         ),
     )
-    recorded = _recorded_budget(ws, chosen.name, have)
-    _agrees(recorded, training, chosen.name)
+    recorded = _recorded_budget(ws, name, have)
+    _agrees(recorded, training, name)
     reports = [
         merge(
             ws,
@@ -300,7 +306,7 @@ def like_merge(
             execution=execution,
             device=device,
             hooks=hooks,
-            label=chosen.name,
+            label=name,
             control="budget",
         )
         for target in dict.fromkeys(t for t, _ in have)

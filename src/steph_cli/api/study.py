@@ -29,7 +29,7 @@ import numpy as np
 from steph_cli.api import study_schema
 from steph_cli.api._common import WorkspaceLike, workspace_of
 from steph_cli.api.evaluate import evaluate
-from steph_cli.api.merge import like_merge, merge
+from steph_cli.api.merge import MergeSpec, like_merge, merge_all
 from steph_cli.api.train import train
 from steph_cli.errors import BadInputError
 from steph_cli.evaluation.oracle import ORACLE, oracle_cindex
@@ -88,17 +88,16 @@ class Study:
 
     def control_labels(self) -> list[tuple[str, str]]:
         """(real model, its control) of every control the study makes: each merge method's
-        null-source controls, and the budget control of the learned ones."""
+        null-source controls, and the budget control of the learned ones (each model its own,
+        matched to its own merges)."""
         out = []
         for model in self.models:
             if model.method in (EXPERT, ORACLE):
                 continue
             method = methods.get(model.method)
             for kind in self.controls:
-                if kind != "budget" and method.uses_experts:
+                if method.learned if kind == "budget" else method.uses_experts:
                     out.append((model.label, controls.label(model.label, kind)))
-                elif kind == "budget" and method.learned:
-                    out.append((model.label, controls.label(model.method, kind)))
         return out
 
 
@@ -403,34 +402,53 @@ def run_study(
             "device": device,
             "hooks": hooks,
         }
-        for model in study.models:
-            if model.method in (EXPERT, ORACLE):
-                continue
-            method = methods.get(model.method)
-            for target in who:
-                mates = study.family_of(target) if model.family else pool
-                sources = ",".join(c for c in mates if c != target)
-                if not sources:
-                    continue  # alone in its family: no family-pooled model
-                same = {
-                    "params": model.params,
-                    "source_fold": study.source_fold,
-                    "label": model.label,
-                    **common,
-                    "training": TrainConfig(**{**asdict(config), **model.training}),
-                }
-                merge(cell.workspace, target, sources, model.method, **same).raise_failures()
-                for kind in study.controls:
-                    if kind == "budget":
-                        if method.learned:
-                            like_merge(
-                                cell.workspace, target, model.method, **common
-                            ).raise_failures()
-                    elif method.uses_experts:
-                        merge(
-                            cell.workspace, target, sources, model.method, control=kind, **same
-                        ).raise_failures()
+        specs, budgets = _merges(study, who, pool, config)
+        if specs:  # one graph: with --jobs no worker idles between methods and targets
+            merge_all(
+                cell.workspace, specs, source_fold=study.source_fold, **common
+            ).raise_failures()
+        for target, method, label in budgets:  # from the records of the merges they match
+            like_merge(
+                cell.workspace,
+                target,
+                method,
+                label=label,
+                folds=common["folds"],
+                execution=execution,
+                device=device,
+                hooks=hooks,
+            ).raise_failures()
     return made
+
+
+def _merges(
+    study: Study, who: list[str], pool: list[str], config: TrainConfig
+) -> tuple[list[MergeSpec], list[tuple[str, str, str | None]]]:
+    """A cell's merges (each model, target and null-source control) and its matched-budget
+    controls as (target, method, label)."""
+    specs: list[MergeSpec] = []
+    budgets: list[tuple[str, str, str | None]] = []
+    for model in study.models:
+        if model.method in (EXPERT, ORACLE):
+            continue
+        method = methods.get(model.method)
+        training = TrainConfig(**{**asdict(config), **model.training})
+        for target in who:
+            mates = study.family_of(target) if model.family else pool
+            sources = ",".join(c for c in mates if c != target)
+            if not sources:
+                continue  # alone in its family: no family-pooled model
+            for kind in (None, *study.controls):
+                if kind == "budget":
+                    if method.learned:
+                        budgets.append((target, model.method, model.label))
+                elif kind is None or method.uses_experts:
+                    specs.append(
+                        MergeSpec(
+                            target, sources, model.method, model.params, model.label, kind, training
+                        )
+                    )
+    return specs, budgets
 
 
 def _source_controls(
@@ -531,6 +549,7 @@ def report_study(
         who = [cell.target] if cell.target else targets
         alone = not any(study.family_of(t) for t in who)  # no family-pooled model to score
         family = {m.label for m in study.models if m.family}
+        family |= {control for real, control in pairs if real in family}
         result = evaluate(
             cell.workspace,
             ",".join(who),
