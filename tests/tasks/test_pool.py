@@ -175,3 +175,17 @@ def test_too_many_threads_warn_before_the_run(tmp_path, tiny_data):
     many = threads.available_cpus() + 1
     result = cli("train", "--cancer", "AAA", "--fold", "0", *FAST, "--threads", str(many))
     assert f"{many} threads on {many - 1} usable CPU(s)" in result.stderr
+
+
+def test_a_parallel_run_with_nothing_to_do_starts_no_workers(trained: Cli) -> None:
+    for executor in (["--jobs", "2"], ["--executor", "ray"]):
+        done = trained("train", "--cancer", "all", *FAST, *executor)
+        assert "so no workers were started" in done.stderr
+        assert done.stderr.count("expert exists, skipped") == 9
+    # one expert made otherwise: refused as before, on the workers asked for
+    ws = trained.workspace
+    done = trained("train", "--cancer", "AAA", "--fold", "0", *FAST, "--lr", "1", "--jobs", "2",
+                   code=2)  # fmt: skip
+    assert "no workers were started" not in done.stderr
+    assert "made from other inputs or options" in done.stderr
+    assert (ws / "experts" / "AAA" / "fold0.safetensors").is_file()

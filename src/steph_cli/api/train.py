@@ -1,6 +1,7 @@
 """Training the cancer-specific experts: one task per (cohort, fold)."""
 
 from steph_cli.api._common import WorkspaceLike, workspace_of
+from steph_cli.errors import StephError
 from steph_cli.hooks import NO_HOOKS, Hooks
 from steph_cli.models.arch import ArchOptions
 from steph_cli.tasks import execution as runner
@@ -8,8 +9,9 @@ from steph_cli.tasks import jobs
 from steph_cli.tasks.execution import Execution
 from steph_cli.tasks.graph import Report
 from steph_cli.training.config import TrainConfig
-from steph_cli.training.expert import ExpertResult, check_bins
+from steph_cli.training.expert import ExpertResult, check_bins, fresh
 from steph_cli.workspace import selection, settings
+from steph_cli.workspace.paths import Workspace
 
 
 def train(
@@ -41,8 +43,14 @@ def train(
     work = [(name, k) for name in names for k in selection.folds(ws, name, fold, folds)]
     check_bins(ws, time_bins, max_time_days)
     config = training.resolved(settings.resolve_seed(ws, training.seed))
+    done = execution.parallel and not force and _all_fresh(ws, work, config, arch)
+    if done:  # each task would only report its skip: not worth starting workers or Ray
+        execution = Execution()
     where = execution.device(device)
-    hooks.note(f"training {len(work)} expert(s) on {where} ({execution.describe()})")
+    hooks.note(
+        f"training {len(work)} expert(s) on {where} ({execution.describe()})"
+        + ("; all exist and match their inputs, so no workers were started" if done else "")
+    )
     # every cohort's features are read (and cached) before the first expert trains, so a bad
     # file of the last cohort stops the run before it writes anything
     created = jobs.prepare(ws, names, arch if execution.parallel else None)
@@ -56,3 +64,12 @@ def train(
                 f"{result.cohort} fold {result.fold}: expert exists, skipped (force redoes it)"
             )
     return report
+
+
+def _all_fresh(
+    ws: Workspace, work: list[tuple[str, int]], config: TrainConfig, arch: ArchOptions
+) -> bool:
+    try:
+        return all(fresh(ws, c, k, config, arch) for c, k in work)
+    except StephError:
+        return False  # an expert made otherwise: its task reports it, as any failure

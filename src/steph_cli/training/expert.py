@@ -73,6 +73,28 @@ def fingerprint(
     return provenance.now(ws, provenance.expert_inputs(ws, cohort, fold), options)
 
 
+def fresh(
+    ws: Workspace,
+    cohort: str,
+    fold: int,
+    config: TrainConfig,
+    arch_options: ArchOptions,
+    permuted: bool = False,
+) -> bool:
+    """Whether the expert of ``cohort``/``fold`` exists, made from the inputs and options
+    asked for now (``train_expert`` would skip it); a different existing one raises, naming
+    what changed."""
+    config = config.resolved(settings.resolve_seed(ws, config.seed))
+    out_path = ws.control_expert_file(cohort, fold) if permuted else ws.expert_file(cohort, fold)
+    dim = settings.load(ws).feature_dim
+    if dim is None or not out_path.is_file():
+        return False
+    bins = fold_data.workspace_bins(ws)
+    arch = model_init.architecture(ws, dim, bins.count, arch_options)
+    expected = fingerprint(ws, cohort, fold, config, arch, bins, permuted)
+    return provenance.reuse(ws, out_path, expected, force=False)
+
+
 def train_expert(
     ws: Workspace,
     cohort: str,
@@ -95,15 +117,10 @@ def train_expert(
     """
     config = config.resolved(settings.resolve_seed(ws, config.seed))
     out_path = ws.control_expert_file(cohort, fold) if permuted else ws.expert_file(cohort, fold)
-    bins = fold_data.workspace_bins(ws)
-    dim = settings.load(ws).feature_dim
-    if dim is not None and out_path.is_file():
-        arch = model_init.architecture(ws, dim, bins.count, arch_options)
-        expected = fingerprint(ws, cohort, fold, config, arch, bins, permuted)
-        if provenance.reuse(ws, out_path, expected, force):
-            return ExpertResult(
-                cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
-            )
+    if not force and fresh(ws, cohort, fold, config, arch_options, permuted):
+        return ExpertResult(
+            cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)
+        )
     data = fold_data.load(ws, cohort, fold, device, config)
     if permuted:
         data = data.permuted(config.run_seed)
