@@ -126,6 +126,20 @@ def test_workspace_calls_load_neither_torch_nor_scikit_survival() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_scikit_survival_loads_where_a_metric_is_computed() -> None:
+    """Its import (with scikit-learn and SciPy) costs ~1.5 s: the training and extraction
+    code loads without it, and the first metric brings it in."""
+    code = (
+        "import sys, numpy as np; from steph_cli import api; api.train; api.extract; "
+        "api.merge; print('sksurv' in sys.modules); "
+        "from steph_cli.survival.metrics import harrell_cindex; "
+        "print(harrell_cindex(np.array([1, 0, 1]), np.array([1., 2., 3.]), "
+        "np.array([3., 2., 1.])).value, 'sksurv' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "1.0", "True"]
+
+
 LOAD = """
 import json, sys
 from steph_cli.evaluation.inference import load_model

@@ -9,17 +9,19 @@ of follow-up).
 
 import warnings
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
-from sksurv.metrics import (
-    concordance_index_censored,
-    concordance_index_ipcw,
-    cumulative_dynamic_auc,
-    integrated_brier_score,
-)
-from sksurv.util import Surv
 
 LOW_Q, HIGH_Q = 10, 90
+
+
+def _sksurv(name: str) -> ModuleType:
+    """A scikit-survival module, imported where a metric is computed: with scikit-learn and
+    SciPy it costs ~1.5 s, which commands that never score (extract, vector) need not pay."""
+    import importlib
+
+    return importlib.import_module(f"sksurv.{name}")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def harrell_cindex(events: np.ndarray, times: np.ndarray, risks: np.ndarray) -> 
     if not events.any():
         return Metric(None, "no events among these patients")
     try:
-        value = concordance_index_censored(
+        value = _sksurv("metrics").concordance_index_censored(
             events, np.asarray(times, float), np.asarray(risks, float)
         )[0]
     except ValueError as exc:  # e.g. no comparable pairs
@@ -58,7 +60,7 @@ class Cohort:
 
     @property
     def surv(self) -> np.ndarray:
-        return Surv.from_arrays(self.events.astype(bool), self.times.astype(float))
+        return _sksurv("util").Surv.from_arrays(self.events.astype(bool), self.times.astype(float))
 
 
 def evaluation_times(train: Cohort, test: Cohort, count: int = 8) -> tuple[np.ndarray, str | None]:
@@ -76,8 +78,9 @@ def evaluation_times(train: Cohort, test: Cohort, count: int = 8) -> tuple[np.nd
     return np.unique(np.linspace(low, high, count)), None
 
 
-def _ipcw(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Run an IPCW estimator, turning its failures into a reason."""
+def _ipcw(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """Run scikit-survival's IPCW estimator ``name``, turning its failures into a reason."""
+    fn = getattr(_sksurv("metrics"), name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -89,7 +92,7 @@ def _ipcw(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 def uno_cindex(train: Cohort, test: Cohort, risks: np.ndarray, tau: float | None) -> Metric:
     if not test.events.any():
         return Metric(None, "no events in the test split")
-    out, reason = _ipcw(concordance_index_ipcw, train.surv, test.surv, risks, tau=tau)
+    out, reason = _ipcw("concordance_index_ipcw", train.surv, test.surv, risks, tau=tau)
     if out is None:
         return Metric(None, reason)
     value = float(out[0])
@@ -99,7 +102,7 @@ def uno_cindex(train: Cohort, test: Cohort, risks: np.ndarray, tau: float | None
 def td_auc(train: Cohort, test: Cohort, risks: np.ndarray, times: np.ndarray) -> Metric:
     if len(times) == 0:
         return Metric(None, "no evaluation times")
-    out, reason = _ipcw(cumulative_dynamic_auc, train.surv, test.surv, risks, times)
+    out, reason = _ipcw("cumulative_dynamic_auc", train.surv, test.surv, risks, times)
     if out is None:
         return Metric(None, reason)
     value = float(out[1])
@@ -110,7 +113,7 @@ def ibs(train: Cohort, test: Cohort, survival_at: np.ndarray, times: np.ndarray)
     """Integrated Brier score; ``survival_at`` is [patients, len(times)]."""
     if len(times) < 2:
         return Metric(None, "need at least two evaluation times")
-    out, reason = _ipcw(integrated_brier_score, train.surv, test.surv, survival_at, times)
+    out, reason = _ipcw("integrated_brier_score", train.surv, test.surv, survival_at, times)
     if out is None:
         return Metric(None, reason)
     value = float(out)
