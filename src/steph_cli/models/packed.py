@@ -1,13 +1,15 @@
-"""Several bags in one forward pass, for accelerators, where one large product beats many
-small ones.
+"""Several bags in one forward pass: on accelerators, where one large product beats many
+small ones, and on CPUs for small bags, where per-operation costs outweigh the products
+(``training.fold.packs`` decides).
 
-Experts: the patches of all bags stacked into one [ΣN, D] matrix through the shared weights,
-the attention softmax and pooling taken per bag (segment softmax, ``index_add``). STEPH: each
-bag has its own merged encoder, so the merged parameters of all bags come from one product
-(a [B, 2M] coefficient matrix with the top-k weights of each bag, times the stacked rows) and
-the bags, padded to the longest, run through batched products (``baddbmm``) with padded
-patches masked out of the softmax. Both equal the per-bag forward to float rounding (tested
-on CPU, where the per-bag path is the faster one: ``bench/gpu.py``).
+Experts and scalar-weight merges: the patches of all bags stacked into one [ΣN, D] matrix
+through the shared weights, the attention softmax and pooling taken per bag (segment
+softmax, ``index_add``). STEPH: each bag has its own merged encoder, so the merged
+parameters of all bags come from one product (a [B, 2M] coefficient matrix with the top-k
+weights of each bag, times the stacked rows); on accelerators the bags, padded to the
+longest, run through batched products (``baddbmm``) with padded patches masked out of the
+softmax, on CPUs each bag through the fused per-bag node (``steph_grouped``). All equal the
+per-bag forward to float rounding (tested; speeds in ``bench/gpu.py`` and docs/training.md).
 """
 
 from collections.abc import Sequence
