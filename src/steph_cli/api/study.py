@@ -96,9 +96,15 @@ class Study:
                 continue
             method = methods.get(model.method)
             for kind in self.controls:
-                if method.learned if kind == "budget" else method.uses_experts:
+                if _controlled(method, kind):
                     out.append((model.label, controls.label(model.label, kind)))
         return out
+
+
+def _controlled(method: methods.MergeMethod, kind: str) -> bool:
+    """Whether a study makes control ``kind`` of a ``method`` model: a matched budget for the
+    learned methods, null sources for those that merge experts."""
+    return method.learned if kind == "budget" else method.uses_experts
 
 
 def _label(method: str, point: dict[str, object]) -> str:
@@ -395,28 +401,16 @@ def run_study(
         )
         report.raise_failures()
         config = TrainConfig(**{**asdict(study.merging), "seed": cell.seed})
-        common: dict[str, Any] = {
-            "folds": _folds(study),
-            "training": config,
-            "execution": execution,
-            "device": device,
-            "hooks": hooks,
-        }
         specs, budgets = _merges(study, who, pool, config)
+        folds = _folds(study)
+        where: dict[str, Any] = {"execution": execution, "device": device, "hooks": hooks}
         if specs:  # one graph: with --jobs no worker idles between methods and targets
             merge_all(
-                cell.workspace, specs, source_fold=study.source_fold, **common
+                cell.workspace, specs, folds=folds, source_fold=study.source_fold, **where
             ).raise_failures()
         for target, method, label in budgets:  # from the records of the merges they match
             like_merge(
-                cell.workspace,
-                target,
-                method,
-                label=label,
-                folds=common["folds"],
-                execution=execution,
-                device=device,
-                hooks=hooks,
+                cell.workspace, target, method, label=label, folds=folds, **where
             ).raise_failures()
     return made
 
@@ -439,10 +433,11 @@ def _merges(
             if not sources:
                 continue  # alone in its family: no family-pooled model
             for kind in (None, *study.controls):
+                if kind is not None and not _controlled(method, kind):
+                    continue
                 if kind == "budget":
-                    if method.learned:
-                        budgets.append((target, model.method, model.label))
-                elif kind is None or method.uses_experts:
+                    budgets.append((target, model.method, model.label))
+                else:
                     specs.append(
                         MergeSpec(
                             target, sources, model.method, model.params, model.label, kind, training

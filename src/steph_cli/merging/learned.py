@@ -8,8 +8,7 @@ from torch import nn
 from steph_cli.merging.methods.params import Context, LearnedParams, Merged
 from steph_cli.merging.pool import Pool
 from steph_cli.models.merged import ScalarMerge
-from steph_cli.models.packed import scalar_packed
-from steph_cli.training.fold import FoldData, Forward, PackedForward, plain
+from steph_cli.training.fold import FoldData, Forward, PackedForward, plain, plain_packed
 
 
 def fit_merged(
@@ -57,7 +56,7 @@ def train_rows(
         ctx,
         f"{pool.target.cohort} {name}",
         with_weights,
-        packed=(lambda bags: (scalar_packed(model, bags), None, {})) if ctx.data.packs() else None,
+        packed=plain_packed(model, ctx.data),
     )
     weights = model.weights.detach().cpu().tolist()
     stats = {n: {"weight": w} for n, w in zip(pool.names, weights, strict=True)}

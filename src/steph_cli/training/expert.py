@@ -73,6 +73,10 @@ def fingerprint(
     return provenance.now(ws, provenance.expert_inputs(ws, cohort, fold), options)
 
 
+def _path(ws: Workspace, cohort: str, fold: int, permuted: bool) -> Path:
+    return ws.control_expert_file(cohort, fold) if permuted else ws.expert_file(cohort, fold)
+
+
 def fresh(
     ws: Workspace,
     cohort: str,
@@ -85,7 +89,7 @@ def fresh(
     asked for now (``train_expert`` would skip it); a different existing one raises, naming
     what changed."""
     config = config.resolved(settings.resolve_seed(ws, config.seed))
-    out_path = ws.control_expert_file(cohort, fold) if permuted else ws.expert_file(cohort, fold)
+    out_path = _path(ws, cohort, fold, permuted)
     dim = settings.load(ws).feature_dim
     if dim is None or not out_path.is_file():
         return False
@@ -116,7 +120,7 @@ def train_expert(
     (a parallel run created it for every task: ``tasks.jobs.claim_init``).
     """
     config = config.resolved(settings.resolve_seed(ws, config.seed))
-    out_path = ws.control_expert_file(cohort, fold) if permuted else ws.expert_file(cohort, fold)
+    out_path = _path(ws, cohort, fold, permuted)
     if not force and fresh(ws, cohort, fold, config, arch_options, permuted):
         return ExpertResult(
             cohort, fold, out_path, skipped=True, test_cindex=recorded_cindex(out_path)

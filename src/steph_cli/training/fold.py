@@ -7,6 +7,7 @@ the survival loss and the test metric are the same code for every model.
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from statistics import median
 from typing import Protocol
 
@@ -17,7 +18,8 @@ from torch import nn
 from steph_cli.errors import BadInputError, Fix, RunFailedError
 from steph_cli.hooks import Hooks
 from steph_cli.models.abmil import ABMIL
-from steph_cli.models.packed import abmil_packed
+from steph_cli.models.merged import ScalarMerge
+from steph_cli.models.packed import abmil_packed, scalar_packed
 from steph_cli.survival import curves
 from steph_cli.survival.bins import TimeBins
 from steph_cli.survival.loss import nll_loss, nll_losses
@@ -44,10 +46,17 @@ def plain(model: nn.Module) -> Forward:
     return lambda bag: (model(bag), None, {})
 
 
-def plain_packed(model: ABMIL, data: "FoldData") -> "PackedForward | None":
-    """The packed forward of an ABMIL trained on the NLL alone, where ``data`` packs its
-    groups (``packs``); None where it trains bag by bag."""
-    return (lambda bags: (abmil_packed(model, bags), None, {})) if data.packs() else None
+def plain_packed(model: ABMIL | ScalarMerge, data: "FoldData") -> "PackedForward | None":
+    """The packed forward of an expert or a scalar-weight merge trained on the NLL alone,
+    where ``data`` packs its groups (``packs``); None where it trains bag by bag."""
+    if not data.packs():
+        return None
+    logits_of = (
+        partial(scalar_packed, model)
+        if isinstance(model, ScalarMerge)
+        else partial(abmil_packed, model)
+    )
+    return lambda bags: (logits_of(bags), None, {})
 
 
 # On a CPU a bag of a few thousand patches keeps the fused per-bag node at the BLAS floor,
@@ -230,12 +239,16 @@ class Stores:
         self.dim = next(iter(stores.values())).dim
 
     def tensor(self, key: str, device: torch.device | str = "cpu") -> torch.Tensor:
-        cohort, patient = key.split("/", 1)
-        return self.stores[cohort].tensor(patient, device)
+        store, patient = self._find(key)
+        return store.tensor(patient, device)
 
     def patches(self, key: str) -> int:
+        store, patient = self._find(key)
+        return store.patches(patient)
+
+    def _find(self, key: str) -> tuple[Bags, str]:
         cohort, patient = key.split("/", 1)
-        return self.stores[cohort].patches(patient)
+        return self.stores[cohort], patient
 
 
 def pooled(target: FoldData, others: list[FoldData]) -> FoldData:
