@@ -27,8 +27,9 @@ RAY_BIN = Path(sys.executable).parent / "ray"
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_DISABLE_FAILURE_SIGNAL_HANDLER": "1"}
 # a lost node is declared dead after 2 missed 1-second health checks, not Ray's 30 s
 ENV |= {"RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "2"}
-# long enough that both nodes are still training when the second one is killed
-TRAIN = ["train", "--cancer", "all", "--folds", "all", "--epochs", "80"]
+# long enough (packed, ~1.5 s a task) that both nodes are still training when the second
+# one is killed
+TRAIN = ["train", "--cancer", "all", "--folds", "all", "--epochs", "240"]
 TRAIN += ["--embed-dim", "16", "--attn-dim", "8", "--accumulate", "4"]
 MERGE = ["merge", "--target", "AAA", "--method", "task-arithmetic"]
 
@@ -127,8 +128,8 @@ def test_a_node_lost_mid_run_is_reported_resumed_and_changes_no_byte(
         env=wide,
     )
     deadline = time.time() + 180
-    while time.time() < deadline and not _bytes(ws, "experts"):  # both nodes are training
-        time.sleep(0.2)
+    while time.time() < deadline and len(list((ws / "runs").glob("*-train-*"))) < 2:
+        time.sleep(0.1)  # until both nodes are training
     assert run.poll() is None, run.communicate()
     _kill_node(node)
     _, err = run.communicate(timeout=300)
