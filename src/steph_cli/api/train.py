@@ -48,8 +48,9 @@ def train(
         execution = Execution()
     where = execution.device(device)
     hooks.note(
-        f"training {len(work)} expert(s) on {where} ({execution.describe()})"
-        + ("; all exist and match their inputs, so no workers were started" if done else "")
+        f"{len(work)} expert(s) exist and match their inputs, so no workers were started"
+        if done
+        else f"training {len(work)} expert(s) on {where} ({execution.describe()})"
     )
     # every cohort's features are read (and cached) before the first expert trains, so a bad
     # file of the last cohort stops the run before it writes anything
