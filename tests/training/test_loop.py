@@ -7,6 +7,7 @@ import torch
 
 from steph_cli.errors import RunFailedError
 from steph_cli.training.loop import TrainConfig, fit, lr_factor, param_groups
+from steph_cli.training.optimiser import AdamW
 
 
 def test_warmup_then_cosine() -> None:
@@ -29,13 +30,13 @@ def test_partial_group_updates_and_averages(monkeypatch) -> None:
     """20 bags with groups of 16: two updates per epoch, the second over the last 4 bags."""
     w = torch.nn.Parameter(torch.zeros(1))
     seen_grads, steps = [], []
-    real_step = torch.optim.AdamW.step
+    real_step = AdamW.step
 
     def spy(self, *args, **kwargs):
         seen_grads.append(w.grad.clone())
         return real_step(self, *args, **kwargs)
 
-    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    monkeypatch.setattr(AdamW, "step", spy)
 
     def step(i: int):
         steps.append(i)

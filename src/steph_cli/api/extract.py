@@ -18,9 +18,8 @@ from steph_cli.slides.encoders import Encoder
 from steph_cli.slides.extract import EncoderRef, ExtractOptions, SlideResult
 from steph_cli.slides.reader import slide_files
 from steph_cli.tasks import execution as runner
-from steph_cli.tasks import jobs
 from steph_cli.tasks.execution import Execution
-from steph_cli.tasks.graph import DONE, FAILED, Events, Outcome
+from steph_cli.tasks.graph import DONE, FAILED, Events, Outcome, Task
 from steph_cli.workspace import settings as ws_settings
 from steph_cli.workspace.hashing import Hashes
 from steph_cli.workspace.paths import Workspace, validate_name
@@ -147,7 +146,8 @@ def extract(
         run.log("slide", **_plain(result))
         hooks.advance("slides")
 
-    tasks = jobs.extract_tasks(ws, cancer, todo, ref, where, options, identity)
+    shared = (ref, where, options, identity)
+    tasks = [Task(sid, lib.extract_job, (ws, cancer, sid, p, *shared)) for sid, p in todo.items()]
     with _recorded(run, ws, cancer, identity, paths, report):
         runner.run(tasks, execution, where, hooks, Events(on_status))
         report.results = [results[sid] for sid in paths]

@@ -1,13 +1,13 @@
-"""The task graphs of ``train``, ``merge`` and ``extract``.
+"""The task graphs of ``train`` and ``merge`` (``extract``'s is one task per slide, built where
+it runs, so that training never imports the slide readers).
 
 The task functions are the library's own (``train_expert``, ``write_vector``,
-``merging.run.merge``, ``slides.extract.extract_job``): module-level functions of plain
-arguments (paths, option dataclasses), so Ray ships them by reference; their optional
-``hooks`` are given only by the local executor.
+``merging.run.merge``): module-level functions of plain arguments (paths, option
+dataclasses), so Ray ships them by reference; their optional ``hooks`` are given only by the
+local executor.
 """
 
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
@@ -16,7 +16,6 @@ from steph_cli.merging.methods.params import MethodParams
 from steph_cli.merging.run import merge
 from steph_cli.merging.vectors import write_vector
 from steph_cli.models.arch import ArchOptions
-from steph_cli.slides.extract import EncoderRef, ExtractOptions, extract_job
 from steph_cli.tasks.graph import Task
 from steph_cli.training.config import TrainConfig
 from steph_cli.training.expert import train_control, train_expert
@@ -138,19 +137,3 @@ def merge_tasks(
         kwargs = {"label": label, "control": control}
         tasks.append(Task(f"merge {target} {name} fold {k}", merge, args, deps, kwargs))
     return tasks
-
-
-def extract_tasks(
-    ws: Workspace,
-    cohort: str,
-    slides: dict[str, Path],
-    ref: EncoderRef,
-    device: torch.device,
-    options: ExtractOptions,
-    identity: dict[str, object],
-) -> list[Task]:
-    """One task per slide (keyed by its id)."""
-    return [
-        Task(sid, extract_job, (ws, cohort, sid, path, ref, device, options, identity))
-        for sid, path in slides.items()
-    ]

@@ -56,26 +56,47 @@ def connect(address: str | None) -> Any:
     return ray
 
 
+# A start note: the task's key and Ray's attempt number (0 first; None where Ray hides it).
+Note = tuple[str, int | None]
+
+
 class _Board:
     """Where tasks note that they started; the driver drains it to show what is running."""
 
     def __init__(self) -> None:
-        self.started: list[str] = []
+        self.started: list[Note] = []
 
-    def start(self, key: str) -> None:
-        self.started.append(key)
+    def start(self, key: str, attempt: int | None) -> None:
+        self.started.append((key, attempt))
 
-    def drain(self) -> list[str]:
+    def drain(self) -> list[Note]:
         started, self.started = self.started, []
         return started
 
 
-def _drain(ray: Any, board: Any) -> list[str]:
+def _drain(ray: Any, board: Any) -> list[Note]:
     """The tasks that noted a start since the last drain; none while the board is restarting."""
     try:
-        return list(ray.get(board.drain.remote(), timeout=30))
+        return [(key, attempt) for key, attempt in ray.get(board.drain.remote(), timeout=30)]
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
         return []
+
+
+def _attempt_number() -> int | None:
+    """Ray's attempt number of the running task. It counts a retry whose first attempt died
+    with its node before that attempt's note left it; Ray has it only on its core worker
+    (not in the public runtime context), so a Ray without it falls back to counting notes."""
+    import ray
+
+    core = getattr(ray._private.worker.global_worker, "core_worker", None)
+    number = getattr(core, "get_current_task_attempt_number", None)
+    return int(number()) if callable(number) else None
+
+
+def _count(outcome: Outcome, attempt: int | None) -> None:
+    outcome.attempts = (
+        outcome.attempts + 1 if attempt is None else max(outcome.attempts, attempt + 1)
+    )
 
 
 def _run(
@@ -94,7 +115,7 @@ def _run(
     The note is sent without waiting for it: a task blocked in ``ray.get`` lends its CPU to
     another task, which would run more tasks at once than there are CPUs.
     """
-    board.start.remote(key)
+    board.start.remote(key, _attempt_number())
     started = time.perf_counter()
     with threads.torch_threads(cpus):
         result = fn(*args, **kwargs)
@@ -152,8 +173,8 @@ def run_ray(
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=REFRESH_S)
         started = _drain(ray, board)
-        for key in started:
-            report.outcomes[key].attempts += 1
+        for key, attempt in started:
+            _count(report.outcomes[key], attempt)
         # In submission order, so a failed dependency is known before its dependents.
         for key in sorted((pending.pop(ref) for ref in ready), key=order.__getitem__):
             outcome = report.outcomes[key]
@@ -170,12 +191,12 @@ def run_ray(
                     outcome.status = FAILED
                     fail(outcome, getattr(exc, "cause", None) or exc)
             events.on_status(outcome)
-        for key in started:  # shown after the finished ones: a done task never shows running
+        for key, _ in started:  # shown after the finished ones: a done task never shows running
             outcome = report.outcomes[key]
             if outcome.status not in (DONE, FAILED):
                 outcome.status = RUNNING
                 events.on_status(outcome)
-    for key in _drain(ray, board):  # notes still in flight at the end
-        report.outcomes[key].attempts += 1
+    for key, attempt in _drain(ray, board):  # notes still in flight at the end
+        _count(report.outcomes[key], attempt)
     ray.kill(board)
     return report

@@ -14,6 +14,7 @@ import torch
 
 from steph_cli.errors import RunFailedError
 from steph_cli.training.config import TrainConfig
+from steph_cli.training.optimiser import AdamW
 
 # A step maps an item (bag) index to its loss and any named loss terms to log.
 __all__ = ["StepFn", "TrainConfig", "fit", "lr_factor", "param_groups"]
@@ -63,8 +64,8 @@ def fit(
     per_epoch = math.ceil(n_items / config.accumulate)
     total = per_epoch * config.epochs
     warmup = per_epoch * config.warmup_epochs
-    optimiser = torch.optim.AdamW(param_groups(named_params, config.weight_decay), lr=config.lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda u: lr_factor(u, warmup, total))
+    optimiser = AdamW(param_groups(named_params, config.weight_decay))
+    update = 0
     order_rng = torch.Generator().manual_seed(config.run_seed)
     history: list[dict[str, float]] = []
     with torch.random.fork_rng(devices=[]):
@@ -93,9 +94,9 @@ def fit(
                             sums[key] = sums.get(key, 0.0) + value
                         if on_step:
                             on_step()
-                optimiser.step()
-                optimiser.zero_grad(set_to_none=True)
-                schedule.step()
+                optimiser.step(config.lr * lr_factor(update, warmup, total))
+                optimiser.zero_grad()
+                update += 1
             record = {"epoch": epoch + 1, **{k: v / n_items for k, v in sums.items()}}
             history.append(record)
             if on_epoch:
