@@ -39,6 +39,7 @@ def worker(m: int, n: int, steps: int) -> None:
     from steph_cli.models.abmil import ABMIL, Architecture, encoder_keys
     from steph_cli.models.layout import Layout
     from steph_cli.models.merged import StephNet
+    from steph_cli.training.optimiser import AdamW
 
     torch.manual_seed(0)
     arch = Architecture(D, E, A, T)
@@ -54,12 +55,12 @@ def worker(m: int, n: int, steps: int) -> None:
     del sources
     bag = torch.randn(n, D)
     built = now_mib()
-    optimiser = torch.optim.AdamW([p for _, p in model.trainable()], lr=1e-3)
+    optimiser = AdamW([{"params": [p for _, p in model.trainable()], "weight_decay": 1e-4}])
     model.train()
     for _ in range(steps):
         optimiser.zero_grad()
         model(bag).logsumexp(0).backward()
-        optimiser.step()
+        optimiser.step(1e-3)
     vector_mib = layout.size * 4 / 2**20
     print(json.dumps({"built": built, "peak": peak_mib(), "vector": vector_mib}))
 
