@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 from lifelines.utils import concordance_index
-from sksurv.metrics import concordance_index_ipcw, cumulative_dynamic_auc, integrated_brier_score
+from sksurv.metrics import (
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
 from sksurv.util import Surv
 
+from steph_cli.survival import concordance
 from steph_cli.survival.curves import survival_at
 from steph_cli.survival.metrics import (
     Cohort,
@@ -55,6 +61,21 @@ def test_harrell_matches_lifelines(seed: int) -> None:
     assert harrell_cindex(events, times, risks).value == pytest.approx(reference, abs=1e-12)
 
 
+@pytest.mark.parametrize("rows", [concordance.ROWS, 5])
+@pytest.mark.parametrize("seed", range(6))
+def test_harrell_is_scikit_survivals_to_the_bit(seed: int, rows: int, monkeypatch) -> None:
+    """Tied times, tied risks, risks a hair apart (within and beyond the 1e-8 tolerance), and
+    pairs counted in blocks of 5 event rows as well as all at once."""
+    monkeypatch.setattr(concordance, "ROWS", rows)
+    rng = np.random.default_rng(200 + seed)
+    n = 97
+    times = rng.integers(1, 40, n).astype(float)
+    events = rng.integers(0, 2, n).astype(bool)
+    risks = rng.integers(0, 6, n) + rng.choice([0.0, 5e-9, 3e-8], n)
+    reference = concordance_index_censored(events, times, risks)[0]
+    assert harrell_cindex(events, times, risks).value == reference
+
+
 def _split(seed: int):
     rng = np.random.default_rng(seed)
     train = Cohort(rng.uniform(10, 3000, 120).round(), rng.integers(0, 2, 120))
@@ -89,6 +110,9 @@ def test_missing_metrics_say_why() -> None:
         harrell_cindex([0, 0, 0], [1, 2, 3], [1, 2, 3]).reason == "no events among these patients"
     )
     assert "need at least 2" in harrell_cindex([1], [1.0], [0.3]).reason
+    # the only event is the last time: no pair to compare (scikit-survival raises)
+    assert "no comparable pairs" in harrell_cindex([0, 0, 1], [1, 2, 3], [1, 2, 3]).reason
+    assert "not all finite" in harrell_cindex([1, 0], [1, 2], [np.nan, 0.1]).reason
     _, train, _ = _split(1)
     censored = Cohort(np.array([5.0, 9.0, 20.0]), np.array([0, 0, 0]))
     assert uno_cindex(train, censored, np.zeros(3), None).reason == "no events in the test split"

@@ -3,9 +3,8 @@
 A resample is a vector of counts (how often each test patient was drawn), so every
 replicate of Harrell's C, Uno's C and the time-dependent AUC is a weighted sum over pairs of
 patients: one [resamples, patients] @ [patients, patients] product per metric instead of a
-thousand calls to scikit-survival. The pair rules are scikit-survival's (a pair is
-comparable when the earlier time is an event, or the times tie and only one is an event;
-risks within 1e-8 count one half), and the IPCW weights come from its censoring estimator
+thousand calls to scikit-survival. The pair rules are scikit-survival's
+(``survival.concordance``), and the IPCW weights come from its censoring estimator
 fitted on the fold's train split, so a replicate equals scikit-survival's metric on the
 resampled patients. Replicates are kept per fold so that a cohort's mean over folds gets an
 interval from the same replicates averaged (one resample per fold per replicate).
@@ -14,9 +13,9 @@ interval from the same replicates averaged (one resample per fold per replicate)
 import numpy as np
 from sksurv.nonparametric import CensoringDistributionEstimator
 
+from steph_cli.survival import concordance
 from steph_cli.survival.metrics import Cohort
 
-TIED_TOL = 1e-8
 LEVEL = 0.95
 DEFAULT_RESAMPLES = 1000
 
@@ -37,20 +36,6 @@ def interval(replicates: np.ndarray, level: float = LEVEL) -> tuple[float, float
     return float(low), float(high)
 
 
-def _order_scores(risks: np.ndarray) -> np.ndarray:
-    """S[i, j]: 1 when i's risk is above j's, 1/2 when they tie."""
-    diff = risks[:, None] - risks[None, :]
-    return np.where(np.abs(diff) <= TIED_TOL, 0.5, (diff > 0).astype(np.float64))
-
-
-def _comparable(test: Cohort) -> np.ndarray:
-    """P[i, j]: i's event precedes j's time (or ties with j's censoring)."""
-    t, e = test.times.astype(np.float64), test.events.astype(bool)
-    earlier = t[:, None] < t[None, :]
-    tied_censored = (t[:, None] == t[None, :]) & ~e[None, :]
-    return (e[:, None] & (earlier | tied_censored)).astype(np.float64)
-
-
 def _ratio(weights: np.ndarray, numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """wᵀ N w / wᵀ D w per resample (NaN where no pair is comparable)."""
     num = np.einsum("bi,ij,bj->b", weights, numerator, weights)
@@ -66,8 +51,8 @@ def _ipcw(train: Cohort, test: Cohort) -> np.ndarray:
 
 
 def harrell(test: Cohort, risks: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    comparable = _comparable(test)
-    return _ratio(weights, comparable * _order_scores(risks), comparable)
+    comparable = concordance.comparable(test.times, test.events)
+    return _ratio(weights, comparable * concordance.order_scores(risks), comparable)
 
 
 def uno(
@@ -77,8 +62,8 @@ def uno(
     w = _ipcw(train, test) ** 2
     if tau is not None:
         w = np.where(test.times < tau, w, 0.0)
-    comparable = _comparable(test) * w[:, None]
-    return _ratio(weights, comparable * _order_scores(risks), comparable)
+    comparable = concordance.comparable(test.times, test.events) * w[:, None]
+    return _ratio(weights, comparable * concordance.order_scores(risks), comparable)
 
 
 def _km(test: Cohort, weights: np.ndarray, times: np.ndarray) -> np.ndarray:
@@ -111,7 +96,7 @@ def td_auc(
     ipcw = _ipcw(train, test)
     cases = ((t[None, :] <= times[:, None]) & e[None, :]) * ipcw[None, :]  # [T, n]
     controls = (t[None, :] > times[:, None]).astype(np.float64)  # [T, n]
-    scores = _order_scores(risks)
+    scores = concordance.order_scores(risks)
     wc = weights[:, None, :] * cases[None, :, :]  # [B, T, n]
     wk = weights[:, None, :] * controls[None, :, :]
     num = np.einsum("bti,ij,btj->bt", wc, scores, wk)

@@ -1,7 +1,8 @@
-"""Survival metrics through scikit-survival, each returning a value or the reason there is none.
+"""Survival metrics, each returning a value or the reason there is none.
 
-Harrell's C uses the continuous follow-up times and the risk score (−Σ S_j). Uno's C, the
-time-dependent AUC and the integrated Brier score weight by the inverse probability of
+Harrell's C uses the continuous follow-up times and the risk score (−Σ S_j), counted by
+``survival.concordance`` with scikit-survival's rules. Uno's C, the time-dependent AUC and
+the integrated Brier score (scikit-survival's) weight by the inverse probability of
 censoring estimated on the fold's *train* split, at evaluation times between the 10th and
 90th percentiles of the observed times (the IPCW estimators fail or explode near the end
 of follow-up).
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
+
+from steph_cli.survival import concordance
 
 LOW_Q, HIGH_Q = 10, 90
 
@@ -36,19 +39,19 @@ class Metric:
 
 
 def harrell_cindex(events: np.ndarray, times: np.ndarray, risks: np.ndarray) -> Metric:
-    """Harrell's C with continuous follow-up times (higher risk should mean earlier event)."""
+    """Harrell's C with continuous follow-up times (higher risk should mean earlier event):
+    scikit-survival's value, from the pair counts of ``survival.concordance``."""
     events = np.asarray(events).astype(bool)
     if len(events) < 2:
         return Metric(None, f"{len(events)} patient(s): need at least 2")
     if not events.any():
         return Metric(None, "no events among these patients")
-    try:
-        value = _sksurv("metrics").concordance_index_censored(
-            events, np.asarray(times, float), np.asarray(risks, float)
-        )[0]
-    except ValueError as exc:  # e.g. no comparable pairs
-        return Metric(None, str(exc))
-    return Metric(float(value))
+    if not np.isfinite(np.asarray(risks, float)).all():
+        return Metric(None, "risk scores are not all finite")
+    concordant, comparable = concordance.harrell_counts(times, events, risks)
+    if comparable == 0:
+        return Metric(None, "no comparable pairs (no event precedes another follow-up time)")
+    return Metric(concordant / comparable)
 
 
 @dataclass(frozen=True)
