@@ -110,9 +110,14 @@ def test_missing_metrics_say_why() -> None:
         harrell_cindex([0, 0, 0], [1, 2, 3], [1, 2, 3]).reason == "no events among these patients"
     )
     assert "need at least 2" in harrell_cindex([1], [1.0], [0.3]).reason
-    # the only event is the last time: no pair to compare (scikit-survival raises)
+    # no event precedes another time: no pair to compare (scikit-survival raises for the
+    # first and gives NaN for the second, two events at one time)
     assert "no comparable pairs" in harrell_cindex([0, 0, 1], [1, 2, 3], [1, 2, 3]).reason
+    assert "no comparable pairs" in harrell_cindex([1, 1], [5, 5], [1, 2]).reason
     assert "not all finite" in harrell_cindex([1, 0], [1, 2], [np.nan, 0.1]).reason
+    assert "not all finite" in harrell_cindex([1, 0], [1, np.inf], [0.2, 0.1]).reason
+    with pytest.raises(ValueError, match="3 events, 2 times and 3 risks"):
+        harrell_cindex([1, 0, 1], [1, 2], [0.2, 0.1, 0.3])
     _, train, _ = _split(1)
     censored = Cohort(np.array([5.0, 9.0, 20.0]), np.array([0, 0, 0]))
     assert uno_cindex(train, censored, np.zeros(3), None).reason == "no events in the test split"

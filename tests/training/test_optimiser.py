@@ -49,6 +49,22 @@ def test_matches_torch_adamw_with_its_scheduler(dtype: torch.dtype) -> None:
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
 
 
+def test_the_step_count_has_torchs_dtype_under_a_float64_default() -> None:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        ours, theirs = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+        ours.grad, theirs.grad = torch.ones(2), torch.ones(2)
+        optimiser = AdamW([{"params": [ours], "weight_decay": 0.0}])
+        optimiser.step(0.1)
+        reference = torch.optim.AdamW([theirs], lr=0.1, weight_decay=0.0)
+        reference.step()
+    finally:
+        torch.set_default_dtype(previous)
+    assert optimiser.state[ours][2].dtype == reference.state[theirs]["step"].dtype == torch.float64
+    assert torch.equal(ours, theirs)
+
+
 def test_training_does_not_import_torch_dynamo() -> None:
     """torch.optim's classes pull in torch._dynamo (~1.6 s) on first use; training must not."""
     code = (

@@ -42,14 +42,17 @@ def harrell_cindex(events: np.ndarray, times: np.ndarray, risks: np.ndarray) -> 
     """Harrell's C with continuous follow-up times (higher risk should mean earlier event):
     scikit-survival's value, from the pair counts of ``survival.concordance``."""
     events = np.asarray(events).astype(bool)
+    times, risks = np.asarray(times, float), np.asarray(risks, float)
+    if not len(events) == len(times) == len(risks):
+        raise ValueError(f"{len(events)} events, {len(times)} times and {len(risks)} risks")
     if len(events) < 2:
         return Metric(None, f"{len(events)} patient(s): need at least 2")
     if not events.any():
         return Metric(None, "no events among these patients")
-    if not np.isfinite(np.asarray(risks, float)).all():
-        return Metric(None, "risk scores are not all finite")
+    if not (np.isfinite(times).all() and np.isfinite(risks).all()):
+        return Metric(None, "follow-up times or risk scores are not all finite")
     concordant, comparable = concordance.harrell_counts(times, events, risks)
-    if comparable == 0:
+    if comparable == 0:  # scikit-survival gives NaN here, or raises when none is an event
         return Metric(None, "no comparable pairs (no event precedes another follow-up time)")
     return Metric(concordant / comparable)
 

@@ -88,9 +88,11 @@ def _attempt_number() -> int | None:
     (not in the public runtime context), so a Ray without it falls back to counting notes."""
     import ray
 
-    core = getattr(ray._private.worker.global_worker, "core_worker", None)
-    number = getattr(core, "get_current_task_attempt_number", None)
-    return int(number()) if callable(number) else None
+    try:
+        core = ray._private.worker.global_worker.core_worker  # type: ignore[attr-defined]
+        return int(core.get_current_task_attempt_number())
+    except Exception:  # a Ray that moved or changed it: never fail the task over a count
+        return None
 
 
 def _count(outcome: Outcome, attempt: int | None) -> None:
