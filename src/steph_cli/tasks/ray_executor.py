@@ -77,7 +77,7 @@ class _Board:
 def _drain(ray: Any, board: Any) -> list[Note]:
     """The tasks that noted a start since the last drain; none while the board is restarting."""
     try:
-        return [(key, attempt) for key, attempt in ray.get(board.drain.remote(), timeout=30)]
+        return list(ray.get(board.drain.remote(), timeout=30))
     except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
         return []
 
